@@ -1,0 +1,133 @@
+# Shared helpers: config checks, paths and input functions (no rules here).
+import json
+
+from floecast.config import ConfigError, check, training_spec
+
+try:
+    config.update(check(config))
+except ConfigError as err:
+    raise WorkflowError(str(err))
+
+RUN = config["run"]
+HEMIS = config["hemispheres"]
+COARSEN = config["grid"]["coarsen"]
+DATA_START = config["data"]["start"]
+DATA_END = config["data"]["end"]
+OBS_YEARS = list(range(int(DATA_START[:4]), int(DATA_END[:4]) + 1))
+TRAIN_YEARS = list(
+    range(config["splits"]["train"][0], config["splits"]["train"][1] + 1)
+)
+MEMBERS = list(range(config["train"]["members"]))
+ATMOS_VARIABLES = ["t2m", "u10", "v10"]
+CMIP6_NAMES = {"sic": "siconca", "t2m": "tas", "u10": "uas", "v10": "vas"}
+CMIP6_RUNS = [f"{r['model']}_{r['member']}" for r in config["cmip6"]["runs"]]
+SPEC_JSON = json.dumps(training_spec(config), sort_keys=True)
+THREADS = config["train"]["threads"]
+
+
+wildcard_constraints:
+    hemi="north|south",
+    year=r"\d{4}",
+    date=r"\d{4}-\d{2}-\d{2}",
+    member=r"\d+",
+    variable="|".join(ATMOS_VARIABLES),
+    cmip6_run="|".join(CMIP6_RUNS) or "none",
+    cmor="|".join(CMIP6_NAMES.values()),
+    quantity="|".join(CMIP6_NAMES),
+    sic_source=config["sources"]["sic"],
+    atmos_source=config["sources"]["atmos"],
+    cmip6_source=config["sources"]["cmip6"],
+
+
+def log_path(name):
+    """logs/<rule>/<wildcards>.log, one per job."""
+    return f"logs/{name}/" + "_".join(f"{{{w}}}" for w in LOG_WILDCARDS[name]) + ".log"
+
+
+def bench_path(name):
+    return (
+        f"logs/benchmark/{name}/"
+        + "_".join(f"{{{w}}}" for w in LOG_WILDCARDS[name])
+        + ".tsv"
+    )
+
+
+LOG_WILDCARDS = {
+    "ingest_sic": ["sic_source", "hemi", "year"],
+    "ingest_atmos": ["atmos_source", "variable", "hemi", "year"],
+    "ingest_cmip6": ["cmip6_source", "cmip6_run", "cmor", "hemi"],
+    "regrid_sic": ["hemi", "year"],
+    "regrid_atmos": ["variable", "hemi", "year"],
+    "regrid_cmip6": ["cmip6_run", "quantity", "hemi"],
+    "fit_statistics": ["hemi"],
+    "build_store_obs": ["hemi"],
+    "build_store_cmip6": ["cmip6_run", "hemi"],
+    "train_member": ["hemi", "run", "member"],
+    "predict_member": ["hemi", "run", "date", "member"],
+    "hindcast_member": ["hemi", "run", "member"],
+    "combine_forecast": ["hemi", "run", "date"],
+    "scorecard": ["hemi", "run"],
+    "plot_forecast": ["hemi", "run", "date"],
+}
+
+
+def last_day(wildcards):
+    """The last day to fetch in a year: 31 December, or the end of the data period."""
+    return min(f"{wildcards.year}-12-31", DATA_END)
+
+
+def raw_sic(wildcards):
+    """A year of daily SIC files as delivered by the configured source."""
+    return "data/raw/{source}/ice_conc/{w.hemi}/{w.year}".format(
+        source=config["sources"]["sic"], w=wildcards
+    )
+
+
+def raw_atmos(wildcards):
+    return "data/raw/{source}/{w.variable}/{w.hemi}/{w.year}.nc".format(
+        source=config["sources"]["atmos"], w=wildcards
+    )
+
+
+def raw_cmip6(wildcards):
+    return "data/raw/{source}/cmip6/{w.cmip6_run}/{name}/{w.hemi}.nc".format(
+        source=config["sources"]["cmip6"],
+        name=CMIP6_NAMES[wildcards.quantity],
+        w=wildcards,
+    )
+
+
+def interim(hemi, variable, years):
+    return [f"data/interim/{hemi}/obs/{variable}/{year}.nc" for year in years]
+
+
+def cmip6_run_index(wildcards):
+    return CMIP6_RUNS.index(wildcards.cmip6_run)
+
+
+def cmip6_model(wildcards):
+    return wildcards.cmip6_run.split("_", 1)[0]
+
+
+def cmip6_member(wildcards):
+    return wildcards.cmip6_run.split("_", 1)[1]
+
+
+def member_weights(wildcards):
+    return [
+        f"models/{wildcards.hemi}/{wildcards.run}/member_{m}/weights.pt"
+        for m in MEMBERS
+    ]
+
+
+def final_targets():
+    targets = []
+    for hemi in HEMIS:
+        results = f"results/{hemi}/{RUN}"
+        targets += [
+            f"{results}/forecasts/{config['date']}.nc",
+            f"{results}/plots/{config['date']}_maps.png",
+            f"{results}/plots/{config['date']}_extent.png",
+            f"{results}/verification/scorecard.csv",
+        ]
+    return targets

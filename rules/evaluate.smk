@@ -1,0 +1,24 @@
+# Evaluate: the hindcast scorecard over the test years.
+
+
+rule scorecard:
+    input:
+        members=lambda w: expand(
+            "results/{hemi}/{run}/hindcast/member_{member}.nc", member=MEMBERS, **w
+        ),
+        store="data/store/{hemi}/obs.zarr",
+    output:
+        csv="results/{hemi}/{run}/verification/scorecard.csv",
+        plot="results/{hemi}/{run}/verification/skill.png",
+    log:
+        log_path("scorecard"),
+    benchmark:
+        bench_path("scorecard")
+    conda:
+        "../envs/predict.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    shell:
+        "floecast scorecard --members {input.members} --store {input.store}"
+        " --out {output.csv} --plot {output.plot} > {log} 2>&1"

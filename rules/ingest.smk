@@ -1,0 +1,74 @@
+# Ingest: one job per source, variable and year (CMIP6: per run and variable).
+
+
+rule ingest_sic:
+    output:
+        directory("data/raw/{sic_source}/ice_conc/{hemi}/{year}"),
+    log:
+        log_path("ingest_sic"),
+    benchmark:
+        bench_path("ingest_sic")
+    retries: 2
+    conda:
+        "../envs/ingest.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    params:
+        last_day=last_day,
+        coarsen=COARSEN,
+        seed=config["synthetic"]["seed"],
+    shell:
+        "floecast ingest sic --source {wildcards.sic_source} --hemisphere {wildcards.hemi}"
+        " --coarsen {params.coarsen} --year {wildcards.year} --last-day {params.last_day}"
+        " --seed {params.seed} --out {output} > {log} 2>&1"
+
+
+rule ingest_atmos:
+    output:
+        "data/raw/{atmos_source}/{variable}/{hemi}/{year}.nc",
+    log:
+        log_path("ingest_atmos"),
+    benchmark:
+        bench_path("ingest_atmos")
+    retries: 2
+    conda:
+        "../envs/ingest.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    params:
+        last_day=last_day,
+        coarsen=COARSEN,
+        seed=config["synthetic"]["seed"],
+    shell:
+        "floecast ingest atmos --source {wildcards.atmos_source} --variable {wildcards.variable}"
+        " --hemisphere {wildcards.hemi} --coarsen {params.coarsen} --year {wildcards.year}"
+        " --last-day {params.last_day} --seed {params.seed} --out {output} > {log} 2>&1"
+
+
+rule ingest_cmip6:
+    output:
+        "data/raw/{cmip6_source}/cmip6/{cmip6_run}/{cmor}/{hemi}.nc",
+    log:
+        log_path("ingest_cmip6"),
+    benchmark:
+        bench_path("ingest_cmip6")
+    retries: 2
+    conda:
+        "../envs/ingest.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        model=cmip6_model,
+        member=cmip6_member,
+        index=cmip6_run_index,
+        years=config["cmip6"]["years"],
+        coarsen=COARSEN,
+        seed=config["synthetic"]["seed"],
+    shell:
+        "floecast ingest cmip6 --source {wildcards.cmip6_source} --variable {wildcards.cmor}"
+        " --model {params.model} --member {params.member} --member-index {params.index}"
+        " --years {params.years} --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"
+        " --seed {params.seed} --out {output} > {log} 2>&1"

@@ -1,0 +1,78 @@
+# Predict: each member forecasts (GPU job), then the ensemble is combined.
+
+
+rule predict_member:
+    input:
+        weights="models/{hemi}/{run}/member_{member}/weights.pt",
+        store="data/store/{hemi}/obs.zarr",
+    output:
+        "results/{hemi}/{run}/members/{date}/member_{member}.nc",
+    log:
+        log_path("predict_member"),
+    benchmark:
+        bench_path("predict_member")
+    conda:
+        "../envs/train.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+        cpus_per_task=THREADS,
+        mem_mb=8000,
+        runtime=30,
+    shell:
+        "floecast predict --weights {input.weights} --store {input.store}"
+        " --member {wildcards.member} --date {wildcards.date} --threads {threads}"
+        " --out {output} > {log} 2>&1"
+
+
+rule hindcast_member:
+    input:
+        weights="models/{hemi}/{run}/member_{member}/weights.pt",
+        store="data/store/{hemi}/obs.zarr",
+    output:
+        "results/{hemi}/{run}/hindcast/member_{member}.nc",
+    log:
+        log_path("hindcast_member"),
+    benchmark:
+        bench_path("hindcast_member")
+    conda:
+        "../envs/train.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+        cpus_per_task=THREADS,
+        mem_mb=16000,
+        runtime=120,
+    params:
+        stride=config["verify"]["stride_days"],
+    shell:
+        "floecast predict --weights {input.weights} --store {input.store}"
+        " --member {wildcards.member} --split test --stride {params.stride}"
+        " --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule combine_forecast:
+    input:
+        members=lambda w: expand(
+            "results/{hemi}/{run}/members/{date}/member_{member}.nc",
+            member=MEMBERS,
+            **w,
+        ),
+        store="data/store/{hemi}/obs.zarr",
+    output:
+        "results/{hemi}/{run}/forecasts/{date}.nc",
+    log:
+        log_path("combine_forecast"),
+    benchmark:
+        bench_path("combine_forecast")
+    conda:
+        "../envs/predict.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    params:
+        coarsen=COARSEN,
+    shell:
+        "floecast combine --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"
+        " --members {input.members} --store {input.store} --run {wildcards.run}"
+        " --out {output} > {log} 2>&1"

@@ -1,0 +1,31 @@
+# Train: each ensemble member is its own (GPU) job.
+
+
+rule train_member:
+    input:
+        store="data/store/{hemi}/obs.zarr",
+        pretrain=expand("data/store/{{hemi}}/cmip6_{run}.zarr", run=CMIP6_RUNS),
+    output:
+        weights="models/{hemi}/{run}/member_{member}/weights.pt",
+        meta="models/{hemi}/{run}/member_{member}/meta.json",
+        history="models/{hemi}/{run}/member_{member}/history.csv",
+    log:
+        log_path("train_member"),
+    benchmark:
+        bench_path("train_member")
+    retries: 1
+    conda:
+        "../envs/train.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+        cpus_per_task=THREADS,
+        mem_mb=config["train"]["mem_mb"],
+        runtime=config["train"]["gpu_runtime_min"],
+    params:
+        spec=SPEC_JSON,
+        out_dir=subpath(output.weights, parent=True),
+    shell:
+        "floecast train --spec {params.spec:q} --member {wildcards.member}"
+        " --store {input.store} --pretrain-store {input.pretrain} --threads {threads}"
+        " --out-dir {params.out_dir} > {log} 2>&1"

@@ -1,0 +1,282 @@
+"""The ``floecast`` command: one subcommand per workflow step.
+
+Every Snakemake rule runs one of these, so any step can be re-run by hand with the same
+arguments (the runbook lists them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from floecast import __version__
+
+log = logging.getLogger("floecast")
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _spec(text: str) -> dict:
+    """A training spec as JSON text or a JSON/YAML file (a whole config file works too)."""
+    from floecast.config import load, training_spec
+
+    path = Path(text)
+    if not text.lstrip().startswith("{") and path.exists():
+        if path.suffix in (".yaml", ".yml"):
+            return training_spec(load(path))
+        text = path.read_text()
+    return json.loads(text)
+
+
+def cmd_ingest(args: argparse.Namespace) -> None:
+    from floecast.grid import Ease2Grid
+    from floecast.sources import synthetic
+
+    if args.source != "synthetic":
+        raise SystemExit(
+            f"floecast ingest: the {args.source!r} client is not in this version; "
+            "use sources: synthetic (the real OSI-SAF, ERA5 and ESGF clients are tracked in the data-sources issue)"
+        )
+    grid = Ease2Grid(args.hemisphere, args.coarsen)
+    params = synthetic.SyntheticParams(seed=args.seed)
+    if args.kind == "sic":
+        count = synthetic.write_sic_year(args.out, grid, args.year, args.last_day, params)
+        log.info("wrote %d daily OSI-SAF files to %s", count, args.out)
+    elif args.kind == "atmos":
+        synthetic.write_atmos_year(args.out, grid, args.variable, args.year, args.last_day, params)
+        log.info("wrote %s %d to %s", args.variable, args.year, args.out)
+    else:
+        member_params = synthetic.cmip6_like_params(args.seed, args.member_index)
+        synthetic.write_cmip6_like_run(
+            args.out, grid, args.variable, args.years[0], args.years[1], args.model, args.member, member_params
+        )
+        log.info("wrote CMIP6-like %s %s %s to %s", args.model, args.member, args.variable, args.out)
+
+
+def cmd_regrid(args: argparse.Namespace) -> None:
+    from floecast import preprocess
+    from floecast.grid import Ease2Grid
+
+    grid = Ease2Grid(args.hemisphere, args.coarsen)
+    if args.variable == "sic":
+        if args.cmip6:
+            preprocess.regrid_cmip6_sic(args.raw, args.out, grid)
+        else:
+            preprocess.regrid_sic_year(args.raw, args.out, grid)
+    else:
+        preprocess.regrid_atmos(args.raw, args.out, grid, args.variable, cmip6=args.cmip6)
+    log.info("wrote %s", args.out)
+
+
+def cmd_statistics(args: argparse.Namespace) -> None:
+    from floecast import preprocess
+
+    atmos = {name: getattr(args, name) for name in preprocess.ATMOS_VARIABLES}
+    preprocess.fit_statistics(args.sic, atmos, args.out)
+    log.info("wrote %s from %d training years", args.out, len(args.sic))
+
+
+def cmd_store(args: argparse.Namespace) -> None:
+    from floecast import preprocess
+    from floecast.grid import Ease2Grid
+
+    grid = Ease2Grid(args.hemisphere, args.coarsen)
+    atmos = {name: getattr(args, name) for name in preprocess.ATMOS_VARIABLES}
+    digest = preprocess.build_store(args.sic, atmos, args.statistics, args.out, args.hemisphere, grid.cell_area_km2)
+    log.info("wrote %s (sha256 %s)", args.out, digest)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from floecast.train import train_member
+
+    meta = train_member(_spec(args.spec), args.member, args.store, args.pretrain_store, args.out_dir, threads=args.threads)
+    log.info(
+        "member %d: %d fine-tuning epochs, best validation loss %.5f, %.0f s",
+        args.member,
+        meta["epochs_finetune"],
+        meta["best_val_loss"],
+        meta["train_seconds"],
+    )
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    import pandas as pd
+    import torch
+
+    from floecast.dataset import InputSpec, SampleStore
+    from floecast.predict import predict_member
+
+    torch.set_num_threads(args.threads)
+    if args.date:
+        dates = [args.date]
+    else:
+        checkpoint = torch.load(args.weights, map_location="cpu", weights_only=True)
+        spec = checkpoint["spec"]
+        store = SampleStore.open(args.store, InputSpec.from_config(spec["inputs"], spec["model"]["leads"]))
+        years = tuple(spec["splits"][args.split])
+        dates = [d.date() for d in pd.DatetimeIndex(store.init_dates(years, args.stride))]  # type: ignore[arg-type]
+    predict_member(args.weights, args.store, dates, args.out, args.member)
+    log.info("wrote %s (%d init dates)", args.out, len(dates))
+
+
+def cmd_combine(args: argparse.Namespace) -> None:
+    from floecast.grid import Ease2Grid
+    from floecast.predict import combine_forecast
+
+    combine_forecast(args.members, args.store, Ease2Grid(args.hemisphere, args.coarsen), args.run, args.out)
+    log.info("wrote %s", args.out)
+
+
+def cmd_scorecard(args: argparse.Namespace) -> None:
+    from floecast.plots import plot_skill
+    from floecast.verify import scorecard, skill_summary
+
+    table = scorecard(args.members, args.store, args.out)
+    if args.plot:
+        plot_skill(args.out, args.plot)
+    for line in skill_summary(table):
+        print(line)
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from floecast.grid import Ease2Grid
+    from floecast.plots import plot_extent, plot_maps
+
+    plot_maps(args.forecast, args.leads, args.maps)
+    grid = Ease2Grid(args.hemisphere, args.coarsen)
+    plot_extent(args.forecast, args.members, args.statistics, grid.cell_area_km2, args.extent)
+    log.info("wrote %s and %s", args.maps, args.extent)
+
+
+def cmd_check_config(args: argparse.Namespace) -> None:
+    from floecast.config import load
+
+    config = load(args.config)
+    print(json.dumps(config, indent=2, default=str))
+
+
+def _grid_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hemisphere", choices=["north", "south"], required=True)
+    p.add_argument("--coarsen", type=int, default=1, help="EASE2 block coarsening factor (1 = 25 km)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="floecast", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"floecast {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="fetch one period of one source into data/raw")
+    p.add_argument("kind", choices=["sic", "atmos", "cmip6"])
+    p.add_argument("--source", required=True)
+    _grid_args(p)
+    p.add_argument("--year", type=int, help="year to fetch (sic, atmos)")
+    p.add_argument("--last-day", type=_date, default=dt.date.max, help="last day to fetch in that year")
+    p.add_argument("--variable", help="ERA5 short name (atmos) or CMOR name (cmip6)")
+    p.add_argument("--model", help="CMIP6 source_id")
+    p.add_argument("--member", help="CMIP6 variant_label")
+    p.add_argument("--member-index", type=int, default=0, help="position of the CMIP6 run in the config (seeds it)")
+    p.add_argument("--years", type=int, nargs=2, help="first and last year (cmip6)")
+    p.add_argument("--seed", type=int, default=42, help="seed of the synthetic source")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("regrid", help="raw file(s) -> one EASE2 interim file")
+    p.add_argument("variable", choices=["sic", "t2m", "u10", "v10"])
+    _grid_args(p)
+    p.add_argument("--raw", required=True, help="raw file, or the directory of a year of daily SIC files")
+    p.add_argument("--cmip6", action="store_true", help="the raw file is a CMIP6 (CMOR) file")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_regrid)
+
+    p = sub.add_parser("statistics", help="masks, climatologies, normalisation from training years")
+    for name in ("sic", "t2m", "u10", "v10"):
+        p.add_argument(f"--{name}", nargs="+", required=True, help=f"interim {name} files of the training years")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_statistics)
+
+    p = sub.add_parser("store", help="build a dataset's zarr store")
+    _grid_args(p)
+    for name in ("sic", "t2m", "u10", "v10"):
+        p.add_argument(f"--{name}", nargs="+", required=True, help=f"interim {name} files")
+    p.add_argument("--statistics", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_store)
+
+    p = sub.add_parser("train", help="train one ensemble member")
+    p.add_argument("--spec", required=True, help="training spec: JSON text, a JSON file, or a config YAML")
+    p.add_argument("--member", type=int, required=True)
+    p.add_argument("--store", required=True, help="observational zarr store")
+    p.add_argument("--pretrain-store", nargs="*", default=[], help="CMIP6 zarr stores")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="one member's forecast for a date, or for every hindcast date of a split")
+    p.add_argument("--weights", required=True)
+    p.add_argument("--store", required=True)
+    p.add_argument("--member", type=int, required=True)
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--date", type=_date, help="init date")
+    group.add_argument("--split", choices=["validate", "test"], help="hindcast over this split's years")
+    p.add_argument("--stride", type=int, default=7, help="days between hindcast init dates")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("combine", help="members -> the CF ensemble forecast file")
+    _grid_args(p)
+    p.add_argument("--members", nargs="+", required=True)
+    p.add_argument("--store", required=True)
+    p.add_argument("--run", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_combine)
+
+    p = sub.add_parser("scorecard", help="hindcast members -> scorecard.csv (and a skill plot)")
+    p.add_argument("--members", nargs="+", required=True)
+    p.add_argument("--store", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--plot")
+    p.set_defaults(func=cmd_scorecard)
+
+    p = sub.add_parser("plot", help="forecast maps and extent-by-lead figures")
+    _grid_args(p)
+    p.add_argument("--forecast", required=True)
+    p.add_argument("--members", nargs="+", required=True)
+    p.add_argument("--statistics", required=True)
+    p.add_argument("--leads", type=int, nargs="+", default=[1, 7, 30])
+    p.add_argument("--maps", required=True)
+    p.add_argument("--extent", required=True)
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("check-config", help="validate a config file and print it with defaults filled in")
+    p.add_argument("config")
+    p.set_defaults(func=cmd_check_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    try:
+        args.func(args)
+    except (ValueError, KeyError, FileNotFoundError, NotImplementedError) as err:
+        log.error("%s", err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Configuration: the JSON schema (structure, defaults) plus checks that span keys.
+
+``config/schema.yaml`` is this package's schema file, so Snakemake's ``validate`` and the
+``floecast`` command check the same rules. Every error names the key or date at fault.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from floecast.grid import BASE_SIZE
+
+SYNTHETIC = "synthetic"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the key."""
+
+
+def schema_path() -> Path:
+    with resources.as_file(resources.files("floecast") / "schema" / "config.schema.yaml") as path:
+        return Path(path)
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(schema_path().read_text())
+
+
+def _set_defaults(instance: dict, schema: dict) -> None:
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if isinstance(instance.get(key), dict) and sub.get("type") == "object":
+            _set_defaults(instance[key], sub)
+
+
+def validate(config: dict) -> dict:
+    """Schema validation with defaults filled in (as ``snakemake.utils.validate`` does)."""
+    import jsonschema
+
+    config = copy.deepcopy(config)
+    schema = load_schema()
+    _set_defaults(config, schema)
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.path))
+    if errors:
+        first = errors[0]
+        where = ".".join(str(p) for p in first.path) or "(top level)"
+        raise ConfigError(f"config key {where}: {first.message}")
+    return check(config)
+
+
+def parse_date(value: Any, key: str, today: dt.date | None = None) -> dt.date:
+    """A date from YAML or the command line; 'today' means the current UTC date."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if value == "today":
+        return today or dt.datetime.now(dt.UTC).date()
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as err:
+        raise ConfigError(f"config key {key}: {value!r} is not a valid date (YYYY-MM-DD): {err}") from None
+
+
+def check(config: dict) -> dict:
+    """Checks across keys; fills ``data.end`` and normalises dates to ISO strings."""
+    init = parse_date(config["date"], "date")
+    start = parse_date(config["data"]["start"], "data.start")
+    end = parse_date(config["data"].get("end") or init - dt.timedelta(days=1), "data.end")
+    if end < start:
+        raise ConfigError(f"config key data.end: {end} is before data.start {start}")
+    max_lag = max(config["inputs"]["sic_lags"] + config["inputs"]["t2m_lags"] + config["inputs"]["wind_lags"])
+    if 1 not in config["inputs"]["sic_lags"]:
+        raise ConfigError("config key inputs.sic_lags: must include 1 (the day before the init date)")
+    first_init = start + dt.timedelta(days=max_lag)
+    if not first_init <= init <= end + dt.timedelta(days=1):
+        raise ConfigError(
+            f"config key date: init date {init} is outside the data: its inputs need the {max_lag} days before it "
+            f"inside data.start..data.end ({start}..{end}), "
+            f"so the init date must lie in {first_init}..{end + dt.timedelta(days=1)}"
+        )
+    years = (start.year, end.year)
+    previous_end = None
+    for split in ("train", "validate", "test"):
+        first, last = config["splits"][split]
+        if first > last:
+            raise ConfigError(f"config key splits.{split}: first year {first} after last year {last}")
+        if first < years[0] or last > years[1]:
+            raise ConfigError(f"config key splits.{split}: years {first}-{last} are outside the data years {years[0]}-{years[1]}")
+        if previous_end is not None and first <= previous_end:
+            raise ConfigError(f"config key splits.{split}: years {first}-{last} overlap the split before it")
+        previous_end = last
+    coarsen = config["grid"]["coarsen"]
+    if BASE_SIZE % coarsen:
+        raise ConfigError(f"config key grid.coarsen: {coarsen} does not divide {BASE_SIZE}")
+    size, depth = BASE_SIZE // coarsen, config["model"]["depth"]
+    if size % 2**depth:
+        raise ConfigError(f"config key model.depth: a {size}x{size} grid cannot be halved {depth} times")
+    leads = config["model"]["leads"]
+    for lead in config["plots"]["leads"]:
+        if lead > leads:
+            raise ConfigError(f"config key plots.leads: lead {lead} is beyond model.leads ({leads})")
+    synthetic = [k for k, v in config["sources"].items() if v == SYNTHETIC]
+    if synthetic and config["hemispheres"] != ["north"]:
+        raise ConfigError(
+            f"config key hemispheres: the synthetic source ({', '.join('sources.' + k for k in synthetic)}) "
+            "is calibrated on the Northern Hemisphere only; use hemispheres: [north]"
+        )
+    first_cmip, last_cmip = config["cmip6"]["years"]
+    if first_cmip > last_cmip:
+        raise ConfigError(f"config key cmip6.years: first year {first_cmip} after last year {last_cmip}")
+    config = copy.deepcopy(config)
+    config["date"] = init.isoformat()
+    config["data"]["start"] = start.isoformat()
+    config["data"]["end"] = end.isoformat()
+    return config
+
+
+def load(path: str | Path) -> dict:
+    """Read, validate and check a config file (what ``snakemake --configfile`` gets)."""
+    text = Path(path).read_text()
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    except ValueError as err:  # an impossible unquoted date such as 2021-02-30
+        raise ConfigError(f"{path}: {err}") from None
+    return validate(raw or {})
+
+
+def training_spec(config: dict) -> dict:
+    """The part of the config that defines a trained member (and nothing else)."""
+    return {key: config[key] for key in ("inputs", "model", "train", "splits")}

@@ -1,0 +1,66 @@
+"""A U-Net that forecasts SIC for every lead day as a departure from damped persistence.
+
+The base forecast for lead k is the climatology of the target day plus the latest SIC
+anomaly damped by a learnt factor per lead (initially exp(-k / 20)). The head's output is
+added to it in logit space, so an untrained network forecasts damped anomaly persistence
+and every output stays in (0, 1).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+CLIM_EPS = 0.01
+INITIAL_DAMPING_DAYS = 20.0
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class UNet(nn.Module):
+    """``depth`` poolings, ``filters`` doubled at each level; input H, W divisible by 2**depth."""
+
+    def __init__(self, in_channels: int, leads: int, filters: int = 16, depth: int = 2) -> None:
+        super().__init__()
+        self.depth = depth
+        widths = [filters * 2**level for level in range(depth + 1)]
+        self.down = nn.ModuleList()
+        cin = in_channels
+        for width in widths:
+            self.down.append(_block(cin, width))
+            cin = width
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ModuleList()
+        self.merge = nn.ModuleList()
+        for width in reversed(widths[:-1]):
+            self.up.append(nn.ConvTranspose2d(cin, width, 2, stride=2))
+            self.merge.append(_block(2 * width, width))
+            cin = width
+        self.head = nn.Conv2d(cin, leads, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        initial = torch.exp(-torch.arange(1, leads + 1) / INITIAL_DAMPING_DAYS)
+        self.damping_logit = nn.Parameter(torch.logit(initial).view(1, leads, 1, 1))
+
+    def forward(self, x: torch.Tensor, climatology: torch.Tensor, latest_sic: torch.Tensor) -> torch.Tensor:
+        """x (n, C, H, W); climatology of the target days (n, leads, H, W); SIC of D - 1 (n, 1, H, W)."""
+        anomaly = latest_sic - climatology[:, :1]  # the 31-day climatology barely moves in 2 days
+        base = climatology + torch.sigmoid(self.damping_logit) * anomaly
+        skips = []
+        for level, block in enumerate(self.down):
+            x = block(x)
+            if level < self.depth:
+                skips.append(x)
+                x = self.pool(x)
+        for up, merge in zip(self.up, self.merge, strict=True):
+            x = merge(torch.cat([up(x), skips.pop()], dim=1))
+        return torch.sigmoid(torch.logit(base.clamp(CLIM_EPS, 1 - CLIM_EPS)) + self.head(x))

@@ -1,0 +1,224 @@
+"""From delivered files to analysis-ready data: interim files, statistics and the zarr store.
+
+* ``regrid_*``: raw files -> one float32 EASE2 file per variable (and year), with the
+  canonical names ``sic`` (fraction), ``t2m``, ``u10``, ``v10``.
+* ``fit_statistics``: land and active-cell masks, day-of-year climatologies and the
+  normalisation, all from the training years only (the rule is given only their files).
+* ``build_store``: the normalised channels of one dataset in a zarr (v3) store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.ndimage import uniform_filter1d
+
+from floecast import __version__
+from floecast.grid import Ease2Grid
+from floecast.io import atomic_path
+from floecast.sources.cmip6 import CANONICAL_TO_CMIP6, read_cmip6_variable
+from floecast.sources.era5 import read_era5_variable
+from floecast.sources.osisaf import STATUS_LAKE, STATUS_LAND, date_from_filename, read_osisaf_file
+
+ATMOS_VARIABLES = ("t2m", "u10", "v10")
+ICE_THRESHOLD = 0.15
+CLIM_WINDOW_DAYS = 31  # smoothing of day-of-year climatologies
+
+
+def _grid_coords(grid: Ease2Grid) -> dict[str, tuple[str, np.ndarray, dict[str, str]]]:
+    return {
+        "yc": ("yc", grid.yc, {"units": "m", "standard_name": "projection_y_coordinate"}),
+        "xc": ("xc", grid.xc, {"units": "m", "standard_name": "projection_x_coordinate"}),
+    }
+
+
+def _check_grid(path: str | Path, shape: tuple[int, ...], grid: Ease2Grid) -> None:
+    if tuple(shape[-2:]) != grid.shape:
+        raise ValueError(f"{path}: grid {tuple(shape[-2:])} does not match the configured EASE2 grid {grid.shape}")
+
+
+def _write_interim(ds: xr.Dataset, out_path: str | Path) -> None:
+    for name in ds.data_vars:
+        ds[name].encoding.update(zlib=True, complevel=1)
+    with atomic_path(out_path) as tmp:
+        ds.to_netcdf(tmp, engine="netcdf4")
+
+
+def regrid_sic_year(raw_dir: str | Path, out_path: str | Path, grid: Ease2Grid) -> xr.Dataset:
+    """Stack a year of OSI-SAF daily files; missing days are filled linearly in time and flagged."""
+    files = sorted(Path(raw_dir).glob("ice_conc_*.nc"))
+    if not files:
+        raise FileNotFoundError(f"{raw_dir}: no OSI-SAF ice_conc files")
+    days = pd.DatetimeIndex([pd.Timestamp(date_from_filename(f.name)) for f in files])
+    fields, land = [], None
+    for f in files:
+        sic, flag = read_osisaf_file(f)
+        _check_grid(f, sic.shape, grid)
+        if land is None:
+            land = (flag & STATUS_LAND).astype(bool) | (flag & STATUS_LAKE).astype(bool)
+        fields.append(np.where(land, np.nan, sic))
+    sic = xr.DataArray(np.stack(fields), dims=("time", "yc", "xc"), coords={"time": days})
+    full = pd.date_range(days[0], days[-1], freq="D")
+    sic = sic.reindex(time=full)
+    filled = sic.isnull().all(dim=("yc", "xc"))
+    sic = sic.interpolate_na(dim="time", method="linear")
+    ds = xr.Dataset(
+        {
+            "sic": (
+                ("time", "yc", "xc"),
+                sic.values.astype(np.float32),
+                {"units": "1", "standard_name": "sea_ice_area_fraction"},
+            ),
+            "filled": (("time",), filled.values.astype(np.int8), {"long_name": "day filled by interpolation in time"}),
+            "land": (("yc", "xc"), land.astype(np.int8), {"long_name": "land or lake (OSI-SAF status_flag)"}),
+        },
+        coords={"time": full, **_grid_coords(grid)},
+    )
+    _write_interim(ds, out_path)
+    return ds
+
+
+def _regridded(da: xr.DataArray, path: str | Path, grid: Ease2Grid) -> np.ndarray:
+    if "yc" in da.dims and "xc" in da.dims:
+        _check_grid(path, da.shape, grid)
+        return da.transpose("time", "yc", "xc").values.astype(np.float32)
+    raise NotImplementedError(
+        f"{path}: regridding from dims {da.dims} to EASE2 is not implemented yet "
+        "(latitude/longitude sources arrive with the production preprocessing)"
+    )
+
+
+def regrid_atmos(raw_path: str | Path, out_path: str | Path, grid: Ease2Grid, variable: str, cmip6: bool = False) -> None:
+    """One atmospheric variable (ERA5 short name or its CMIP6 counterpart) onto EASE2."""
+    if cmip6:
+        da = read_cmip6_variable(raw_path, CANONICAL_TO_CMIP6[variable])
+    else:
+        da = read_era5_variable(raw_path, variable)
+    values = _regridded(da, raw_path, grid)
+    if not np.isfinite(values).all():
+        raise ValueError(f"{raw_path}: {variable} has missing values")
+    ds = xr.Dataset({variable: (("time", "yc", "xc"), values)}, coords={"time": da["time"].values, **_grid_coords(grid)})
+    _write_interim(ds, out_path)
+
+
+def regrid_cmip6_sic(raw_path: str | Path, out_path: str | Path, grid: Ease2Grid) -> None:
+    """CMIP6 ``siconca`` onto EASE2; the model's land is where SIC is never defined."""
+    da = read_cmip6_variable(raw_path, "siconca")
+    values = _regridded(da, raw_path, grid)
+    land = ~np.isfinite(values).any(axis=0)
+    ds = xr.Dataset(
+        {
+            "sic": (("time", "yc", "xc"), values, {"units": "1"}),
+            "filled": (("time",), np.zeros(len(da["time"]), np.int8)),
+            "land": (("yc", "xc"), land.astype(np.int8)),
+        },
+        coords={"time": da["time"].values, **_grid_coords(grid)},
+    )
+    _write_interim(ds, out_path)
+
+
+def _open_concat(paths: Sequence[str | Path], variable: str) -> xr.DataArray:
+    arrays = []
+    for path in paths:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            arrays.append(ds[variable].load())
+    return xr.concat(arrays, dim="time").sortby("time")
+
+
+def _doy_climatology(da: xr.DataArray) -> np.ndarray:
+    """Mean by day of year (1..366), smoothed over CLIM_WINDOW_DAYS with wrap-around."""
+    by_doy = da.groupby("time.dayofyear").mean().reindex(dayofyear=np.arange(1, 367))
+    values = by_doy.values
+    if np.isnan(values[365]).all():  # no leap year among the years: day 366 as day 365
+        values[365] = values[364]
+    return uniform_filter1d(values, CLIM_WINDOW_DAYS, axis=0, mode="wrap").astype(np.float32)
+
+
+def fit_statistics(
+    sic_paths: Sequence[str | Path], atmos_paths: dict[str, Sequence[str | Path]], out_path: str | Path
+) -> xr.Dataset:
+    """Masks, climatologies and normalisation from the training years' interim files."""
+    sic = _open_concat(sic_paths, "sic")
+    with xr.open_dataset(sic_paths[0], engine="netcdf4") as first:
+        land = first["land"].values.astype(bool)
+    ocean_sic = sic.fillna(0.0)
+    ice = ocean_sic > ICE_THRESHOLD
+    active = ice.groupby("time.month").any().reindex(month=np.arange(1, 13), fill_value=False).values & ~land
+    t2m = _open_concat(atmos_paths["t2m"], "t2m")
+    t2m_clim = _doy_climatology(t2m)
+    t2m_anom = t2m.values - t2m_clim[t2m["time"].dt.dayofyear.values - 1]
+    norm = {"t2m_anom": (float(t2m_anom.mean()), float(t2m_anom.std()))}
+    for name in ("u10", "v10"):
+        values = _open_concat(atmos_paths[name], name).values
+        norm[name] = (float(values.mean()), float(values.std()))
+    years = sorted({int(y) for y in sic["time"].dt.year.values})
+    ds = xr.Dataset(
+        {
+            "land": (("yc", "xc"), land.astype(np.int8)),
+            "active": (("month", "yc", "xc"), active.astype(np.int8), {"long_name": "ice seen in this month in training years"}),
+            "sic_clim": (("dayofyear", "yc", "xc"), np.where(land, 0.0, _doy_climatology(ocean_sic)).astype(np.float32)),
+            "t2m_clim": (("dayofyear", "yc", "xc"), t2m_clim),
+        },
+        coords={"month": np.arange(1, 13), "dayofyear": np.arange(1, 367), "yc": sic["yc"].values, "xc": sic["xc"].values},
+        attrs={"training_years": json.dumps(years), "normalisation": json.dumps(norm)},
+    )
+    _write_interim(ds, out_path)
+    return ds
+
+
+def build_store(
+    sic_paths: Sequence[str | Path],
+    atmos_paths: dict[str, Sequence[str | Path]],
+    statistics_path: str | Path,
+    out_path: str | Path,
+    hemisphere: str,
+    cell_area_km2: float,
+) -> str:
+    """Write the dataset's channels as a zarr v3 store; returns its content hash."""
+    sic = _open_concat(sic_paths, "sic")
+    with xr.open_dataset(statistics_path, engine="netcdf4") as stats:
+        stats = stats.load()
+    norm = json.loads(stats.attrs["normalisation"])
+    doy = sic["time"].dt.dayofyear.values
+    channels = {"sic": np.nan_to_num(sic.values, nan=0.0).astype(np.float32)}
+    for name in ATMOS_VARIABLES:
+        da = _open_concat(atmos_paths[name], name)
+        if not np.array_equal(da["time"].values, sic["time"].values):
+            raise ValueError(f"{name}: its days do not match the SIC days ({atmos_paths[name][0]} ...)")
+        values = da.values
+        key = name
+        if name == "t2m":
+            values = values - stats["t2m_clim"].values[doy - 1]
+            key = "t2m_anom"
+        mean, std = norm[key]
+        channels[key] = ((values - mean) / std).astype(np.float32)
+    digest = hashlib.sha256()
+    for name in sorted(channels):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(channels[name]).tobytes())
+    store_hash = digest.hexdigest()
+    ny, nx = channels["sic"].shape[1:]
+    ds = xr.Dataset(
+        {name: (("time", "yc", "xc"), values) for name, values in channels.items()},
+        coords={"time": sic["time"].values, "yc": sic["yc"].values, "xc": sic["xc"].values},
+        attrs={
+            "hemisphere": hemisphere,
+            "cell_area_km2": cell_area_km2,
+            "content_sha256": store_hash,
+            "floecast_version": __version__,
+            "training_years": stats.attrs["training_years"],
+        },
+    )
+    ds["filled"] = _open_concat(sic_paths, "filled").astype(np.int8)
+    for name in ("land", "active", "sic_clim"):
+        ds[name] = stats[name]
+    encoding = {name: {"chunks": (32, ny, nx)} for name in channels}
+    with atomic_path(out_path) as tmp:
+        ds.to_zarr(tmp, zarr_format=3, consolidated=True, encoding=encoding)
+    return store_hash

@@ -1,0 +1,133 @@
+"""The workflow through the `snakemake` command: a tiny end-to-end run, forcing one
+artefact, bad configs, and the production DAG."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "config" / "tiny.yaml"
+RESULTS = Path("results/north/tiny")
+INIT = "2006-07-01"
+
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path = TINY, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    cmd += ["--configfile", str(configfile), "--cores", "2", *args]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = tmp_path_factory.mktemp("tiny")
+    snakemake(workdir)
+    return workdir
+
+
+def test_forecast_file(tiny_run: Path) -> None:
+    with xr.open_dataset(tiny_run / RESULTS / "forecasts" / f"{INIT}.nc") as ds:
+        assert ds["sic"].dims == ("time", "leadtime", "quantity", "yc", "xc")
+        assert list(ds["quantity"].values) == ["mean", "std"]
+        assert ds.sizes["leadtime"] == 10 and ds.sizes["yc"] == ds.sizes["xc"] == 16
+        assert pd.Timestamp(ds["time"].values[0]) == pd.Timestamp(INIT)
+        assert pd.Timestamp(ds["valid_time"].values[0]) == pd.Timestamp(INIT) + pd.Timedelta(days=1)
+        assert ds["sic"].attrs["standard_name"] == "sea_ice_area_fraction"
+        assert ds["Lambert_Azimuthal_Grid"].attrs["grid_mapping_name"] == "lambert_azimuthal_equal_area"
+        assert {"lat", "lon"} <= set(ds.coords)
+        mean = ds["sic"].sel(quantity="mean").values
+        std = ds["sic"].sel(quantity="std").values
+        ocean = ds["land"].values == 0
+        assert np.isfinite(mean[..., ocean]).all() and np.isnan(mean[..., ~ocean]).all()
+        assert 0.0 <= np.nanmin(mean) and np.nanmax(mean) <= 1.0
+        assert np.nanmin(std) >= 0.0 and np.nanmax(std) > 0.0
+        assert ds.attrs["model_run"] == "tiny" and ds.attrs["members"] == "[0, 1, 2]"
+        assert ds.attrs["source_data_last_date"] == "2006-06-30"
+    members = [xr.open_dataset(tiny_run / RESULTS / "members" / INIT / f"member_{k}.nc")["sic"].values for k in range(3)]
+    assert not np.allclose(members[0], members[1], equal_nan=True)
+    assert not np.allclose(members[1], members[2], equal_nan=True)
+
+
+def test_scorecard_and_plots(tiny_run: Path) -> None:
+    table = pd.read_csv(tiny_run / RESULTS / "verification" / "scorecard.csv")
+    assert {"lead_days", "method", "rmse", "binary_accuracy"} <= set(table.columns)
+    assert set(table["method"]) == {"ensemble_mean", "persistence", "climatology"}
+    assert sorted(table["lead_days"].unique()) == list(range(1, 11))
+    assert table["rmse"].between(0, 1).all() and table["binary_accuracy"].between(0, 1).all()
+    persistence = table[table["method"] == "persistence"].set_index("lead_days")["rmse"]
+    assert persistence.loc[10] > persistence.loc[1]  # persistence decays with lead
+    for png in ("plots/2006-07-01_maps.png", "plots/2006-07-01_extent.png", "verification/skill.png"):
+        assert (tiny_run / RESULTS / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rerun_is_a_no_op(tiny_run: Path) -> None:
+    assert "Nothing to be done" in snakemake(tiny_run, "-n").stdout
+
+
+def _mtimes(root: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for d in ("data", "models", "results") for p in (root / d).rglob("*") if p.is_file()}
+
+
+def test_force_one_artefact_touches_nothing_else(tiny_run: Path) -> None:
+    target = RESULTS / "verification" / "scorecard.csv"
+    before = _mtimes(tiny_run)
+    time.sleep(0.05)
+    snakemake(tiny_run, str(target), "--force")
+    after = _mtimes(tiny_run)
+    changed = {p.relative_to(tiny_run) for p in after if after[p] != before.get(p)}
+    assert changed == {target, RESULTS / "verification" / "skill.png"}
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (["--config", "no_such_key=1"], "'no_such_key' was unexpected"),
+        (["--config", "date=2021-02-30"], "config key date: '2021-02-30' is not a valid date"),
+        (["--config", "date=2010-03-01"], "config key date: init date 2010-03-01 is outside the data"),
+        (["--config", "run=bad/name"], "On instance['run']"),
+    ],
+)
+def test_bad_config_stops_before_any_job(tmp_path: Path, override: list[str], expected: str) -> None:
+    proc = snakemake(tmp_path, *override, check=False)
+    assert proc.returncode != 0
+    assert expected in proc.stdout + proc.stderr
+    assert not any((tmp_path / d).exists() for d in ("data", "models", "results", "logs"))
+
+
+def test_bad_config_file_names_the_key(tmp_path: Path) -> None:
+    config = yaml.safe_load(TINY.read_text())
+    config["grid"]["coarsen"] = 5
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path, "-n", configfile=bad, check=False)
+    assert proc.returncode != 0
+    assert "config key grid.coarsen: 5 does not divide 432" in proc.stdout + proc.stderr
+
+
+def test_production_dag_builds_fast(tmp_path: Path) -> None:
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    started = time.perf_counter()
+    proc = snakemake(tmp_path, "-n", "--config", f"date={today}", configfile=REPO / "config" / "config.yaml")
+    seconds = time.perf_counter() - started
+    jobs = int(re.search(r"^total\s+(\d+)", proc.stdout, re.MULTILINE).group(1))
+    # both hemispheres, 1979 to today, per-year jobs per variable: low thousands at most
+    assert 500 < jobs < 5000, jobs
+    assert seconds < 60, seconds
+    assert "ingest_sic" in proc.stdout and f"results/south/prod-v1/forecasts/{today}.nc" in proc.stdout
