@@ -100,16 +100,20 @@ class SampleStore:
     def inputs(self, dates: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The model's arguments, float32: X (n, C, H, W), the climatology of the target
         days (n, leads, H, W) and the latest SIC, of D - 1 (n, 1, H, W)."""
-        base = self._index(dates - pd.Timedelta(days=1)) + 1  # index of D, which may be one past the end
-        if (base - self.spec.max_lag < 0).any():
-            raise KeyError(f"init date {dates[0].date()} needs {self.spec.max_lag} days of inputs before it")
+        base = self.dates.get_indexer(dates - pd.Timedelta(days=1)) + 1  # index of D; may be one past the end
+        short = base - self.spec.max_lag < 0  # also where D - 1 is not in the store (base == 0)
+        if short.any():
+            raise KeyError(
+                f"init date {dates[short][0].date()} needs its {self.spec.max_lag} days of inputs in the store "
+                f"({self.dates[0].date()} .. {self.dates[-1].date()})"
+            )
         n = len(dates)
         parts = [self.sic[base[:, None] - np.array(self.spec.sic_lags)]]
         parts.append(self.t2m_anom[base[:, None] - np.array(self.spec.t2m_lags)])
         for lag in self.spec.wind_lags:
             parts.append(np.stack([self.u10[base - lag], self.v10[base - lag]], axis=1))
         parts.append(np.broadcast_to(self.land.astype(np.float32), (n, 1, *self.shape)))
-        angle = 2 * np.pi * (dates.dayofyear.to_numpy() - 1) / 365.25
+        angle = 2 * np.pi * (dates.day_of_year.to_numpy() - 1) / 365.25
         for wave in (np.cos(angle), np.sin(angle)):
             parts.append(np.broadcast_to(wave[:, None, None, None].astype(np.float32), (n, 1, *self.shape)))
         clim = self.sic_clim[self._target_doy(dates) - 1]
@@ -120,7 +124,7 @@ class SampleStore:
     def _target_doy(self, dates: pd.DatetimeIndex) -> np.ndarray:
         leads = np.arange(1, self.spec.leads + 1)
         targets = dates.values[:, None] + leads[None, :] * np.timedelta64(1, "D")
-        return pd.DatetimeIndex(targets.ravel()).dayofyear.to_numpy().reshape(targets.shape)
+        return pd.DatetimeIndex(targets.ravel()).day_of_year.to_numpy().reshape(targets.shape)
 
     def targets(self, dates: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
         """(Y, weights): SIC on D + 1 .. D + leads and the active-ocean mask of each target month."""

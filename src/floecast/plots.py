@@ -61,7 +61,7 @@ def plot_extent(
         valid = pd.DatetimeIndex(ds["valid_time"].values)
         init = pd.Timestamp(ds["time"].values[0]).date()
     with xr.open_dataset(statistics_path) as stats:
-        clim = stats["sic_clim"].values[valid.dayofyear.to_numpy() - 1]
+        clim = stats["sic_clim"].values[valid.day_of_year.to_numpy() - 1]
     leads = members["leadtime"].values
     extents = sea_ice_extent(members.values, cell_area_km2) / 1e6
     fig, ax = plt.subplots(figsize=(7, 4))

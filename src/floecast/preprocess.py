@@ -172,6 +172,15 @@ def fit_statistics(
     return ds
 
 
+def content_hash(ds: xr.Dataset) -> str:
+    """sha256 over every variable's name, dimensions and values, and the time axis."""
+    digest = hashlib.sha256(np.ascontiguousarray(ds["time"].values).tobytes())
+    for name in sorted(ds.data_vars):
+        digest.update(f"{name}{ds[name].dims}".encode())
+        digest.update(np.ascontiguousarray(ds[name].values).tobytes())
+    return digest.hexdigest()
+
+
 def build_store(
     sic_paths: Sequence[str | Path],
     atmos_paths: dict[str, Sequence[str | Path]],
@@ -198,11 +207,6 @@ def build_store(
             key = "t2m_anom"
         mean, std = norm[key]
         channels[key] = ((values - mean) / std).astype(np.float32)
-    digest = hashlib.sha256()
-    for name in sorted(channels):
-        digest.update(name.encode())
-        digest.update(np.ascontiguousarray(channels[name]).tobytes())
-    store_hash = digest.hexdigest()
     ny, nx = channels["sic"].shape[1:]
     ds = xr.Dataset(
         {name: (("time", "yc", "xc"), values) for name, values in channels.items()},
@@ -210,7 +214,6 @@ def build_store(
         attrs={
             "hemisphere": hemisphere,
             "cell_area_km2": cell_area_km2,
-            "content_sha256": store_hash,
             "floecast_version": __version__,
             "training_years": stats.attrs["training_years"],
         },
@@ -218,6 +221,8 @@ def build_store(
     ds["filled"] = _open_concat(sic_paths, "filled").astype(np.int8)
     for name in ("land", "active", "sic_clim"):
         ds[name] = stats[name]
+    store_hash = content_hash(ds)
+    ds.attrs["content_sha256"] = store_hash
     encoding = {name: {"chunks": (32, ny, nx)} for name in channels}
     with atomic_path(out_path) as tmp:
         ds.to_zarr(tmp, zarr_format=3, consolidated=True, encoding=encoding)

@@ -71,17 +71,15 @@ def _epoch(
     batch_size: int,
     rng: np.random.Generator,
 ) -> float:
-    """One pass over every (store, date) pair in a seeded random order; mean batch loss."""
-    pairs = [(i, d) for i, (_, dates) in enumerate(stores) for d in range(len(dates))]
-    order = rng.permutation(len(pairs))
+    """One pass over every (store, date) pair: batches of one store each, in a seeded random order."""
+    batches = []
+    for store, dates in stores:
+        shuffled = dates[rng.permutation(len(dates))]
+        batches += [(store, shuffled[i : i + batch_size]) for i in range(0, len(shuffled), batch_size)]
     model.train()
     losses = []
-    for start in range(0, len(order), batch_size):
-        batch = [pairs[j] for j in order[start : start + batch_size]]
-        # a batch holds dates of one store (the most common one in this slice)
-        store_id = max({i for i, _ in batch}, key=[i for i, _ in batch].count)
-        store, dates = stores[store_id]
-        picked = pd.DatetimeIndex([dates[d] for i, d in batch if i == store_id])
+    for j in rng.permutation(len(batches)):
+        store, picked = batches[j]
         optimiser.zero_grad()
         loss = _loss(model, store, picked)
         loss.backward()

@@ -36,7 +36,7 @@ def read_nsidc_extent() -> pd.Series:
 
 def _day_of_year(index: pd.DatetimeIndex) -> np.ndarray:
     """Day of year 0..364, with 29 February folded onto 28 February."""
-    doy = index.dayofyear.to_numpy() - 1
+    doy = index.day_of_year.to_numpy() - 1
     leap_after_feb = index.is_leap_year & (index.month > 2)
     return np.where(leap_after_feb | ((index.month == 2) & (index.day == 29)), doy - 1, doy)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,10 @@ from scipy.ndimage import gaussian_filter
 from scipy.special import expit, logit
 
 from floecast.grid import Ease2Grid
+from floecast.sources.cmip6 import CMIP6_VARIABLES, write_cmip6_like
+from floecast.sources.era5 import write_era5_like
 from floecast.sources.nsidc import fit_extent_model
+from floecast.sources.osisaf import STATUS_LAND, osisaf_filename, write_osisaf_file
 
 SPINUP_DAYS = 200  # memory of the slowest gridded process (d) is ~20 days
 EXTENT_SPINUP_DAYS = 1500  # the extent anomaly remembers ~90 days
@@ -105,7 +109,7 @@ def _ar1(forcing: np.ndarray, memory_days: float) -> np.ndarray:
 
 def temperature_climatology(lat: np.ndarray, days: pd.DatetimeIndex) -> np.ndarray:
     """Seasonal 2 m temperature (K) by latitude: -30 C winter / 0 C summer at the pole."""
-    phase = np.cos(2 * np.pi * (days.dayofyear.to_numpy() - 200) / 365.25)[:, None, None]
+    phase = np.cos(2 * np.pi * (days.day_of_year.to_numpy() - 200) / 365.25)[:, None, None]
     polar = np.clip((lat - 45.0) / 45.0, 0, 1)[None]
     annual = 283.0 - 25.0 * polar
     amplitude = 8.0 + 7.0 * polar
@@ -151,7 +155,9 @@ def simulate(grid: Ease2Grid, start: dt.date, end: dt.date, params: SyntheticPar
     psi = _ar1(_smooth_unit(_daily_normals(params.seed, 1, spin, shape), sigma), params.wind_memory_days)
     dpsi_dy, dpsi_dx = np.gradient(psi, axis=(1, 2))
     dpsi_dy = -dpsi_dy  # yc is descending
-    wind_norm = params.wind_scale_ms / np.sqrt(np.mean(dpsi_dx**2 + dpsi_dy**2))
+    # a unit-variance field smoothed with a Gaussian of sigma cells has E|grad|^2 = 1 / sigma^2:
+    # a fixed scale, so each day's winds depend on (seed, day) only, not on the period
+    wind_norm = params.wind_scale_ms * sigma
     u10, v10 = -dpsi_dy * wind_norm, dpsi_dx * wind_norm
 
     xx, yy = np.meshgrid(grid.xc, grid.yc)
@@ -208,10 +214,6 @@ def cmip6_like_params(seed: int, member_index: int) -> SyntheticParams:
 
 def write_sic_year(out_dir: str, grid: Ease2Grid, year: int, last_day: dt.date, params: SyntheticParams) -> int:
     """Write the OSI-SAF daily files of one year (up to ``last_day``); returns the count."""
-    from pathlib import Path
-
-    from floecast.sources.osisaf import STATUS_LAND, osisaf_filename, write_osisaf_file
-
     end = min(dt.date(year, 12, 31), last_day)
     days = simulate(grid, dt.date(year, 1, 1), end, params)
     status = np.where(days.land, STATUS_LAND, 0).astype(np.int16)
@@ -224,8 +226,6 @@ def write_sic_year(out_dir: str, grid: Ease2Grid, year: int, last_day: dt.date, 
 
 def write_atmos_year(path: str, grid: Ease2Grid, variable: str, year: int, last_day: dt.date, params: SyntheticParams) -> None:
     """Write one ERA5-like variable for one year (up to ``last_day``)."""
-    from floecast.sources.era5 import write_era5_like
-
     end = min(dt.date(year, 12, 31), last_day)
     days = simulate(grid, dt.date(year, 1, 1), end, params)
     write_era5_like(path, grid, variable, days.dates, getattr(days, variable))
@@ -242,8 +242,6 @@ def write_cmip6_like_run(
     params: SyntheticParams,
 ) -> None:
     """Write one CMOR variable of a CMIP6-like run over whole years."""
-    from floecast.sources.cmip6 import CMIP6_VARIABLES, write_cmip6_like
-
     days = simulate(grid, dt.date(first_year, 1, 1), dt.date(last_year, 12, 31), params)
     values = getattr(days, CMIP6_VARIABLES[variable][2])
     if variable == "siconca":

@@ -1,0 +1,75 @@
+"""Shared fixtures: a tiny 16 x 16 EASE2 grid and a tiny synthetic dataset built once per session."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from floecast.grid import Ease2Grid
+from floecast.preprocess import ATMOS_VARIABLES, build_store, fit_statistics, regrid_atmos, regrid_sic_year
+from floecast.sources.synthetic import SyntheticParams, write_atmos_year, write_sic_year
+
+TINY_COARSEN = 27  # 432 / 27 = 16 cells a side, 675 km cells
+YEARS = (2003, 2004, 2005)
+TRAIN_YEARS = (2003, 2004)
+LAST_DAY = dt.date(2005, 4, 30)  # the test year is short, to keep the session fixture fast
+SEED = 42
+
+
+@dataclass(frozen=True)
+class TinyData:
+    """Paths of a tiny synthetic dataset: raw files, interim files, statistics and store."""
+
+    root: Path
+    grid: Ease2Grid
+    years: tuple[int, ...]
+    train_years: tuple[int, ...]
+    params: SyntheticParams
+    store_hash: str
+
+    def raw_sic_dir(self, year: int) -> Path:
+        return self.root / "raw" / "sic" / str(year)
+
+    def raw_atmos(self, variable: str, year: int) -> Path:
+        return self.root / "raw" / variable / f"{year}.nc"
+
+    def interim(self, variable: str, year: int) -> Path:
+        return self.root / "interim" / variable / f"{year}.nc"
+
+    def interim_paths(self, years: tuple[int, ...]) -> tuple[list[Path], dict[str, list[Path]]]:
+        sic = [self.interim("sic", y) for y in years]
+        atmos = {v: [self.interim(v, y) for y in years] for v in ATMOS_VARIABLES}
+        return sic, atmos
+
+    @property
+    def statistics(self) -> Path:
+        return self.root / "statistics.nc"
+
+    @property
+    def store(self) -> Path:
+        return self.root / "store.zarr"
+
+
+@pytest.fixture(scope="session")
+def tiny_grid() -> Ease2Grid:
+    return Ease2Grid("north", TINY_COARSEN)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory, tiny_grid: Ease2Grid) -> TinyData:
+    """Synthetic raw files -> interim files -> statistics (training years only) -> zarr store."""
+    root = tmp_path_factory.mktemp("tiny")
+    params = SyntheticParams(seed=SEED)
+    data = TinyData(root, tiny_grid, YEARS, TRAIN_YEARS, params, store_hash="")
+    for year in YEARS:
+        write_sic_year(str(data.raw_sic_dir(year)), tiny_grid, year, LAST_DAY, params)
+        regrid_sic_year(data.raw_sic_dir(year), data.interim("sic", year), tiny_grid)
+        for variable in ATMOS_VARIABLES:
+            write_atmos_year(str(data.raw_atmos(variable, year)), tiny_grid, variable, year, LAST_DAY, params)
+            regrid_atmos(data.raw_atmos(variable, year), data.interim(variable, year), tiny_grid, variable)
+    fit_statistics(*data.interim_paths(TRAIN_YEARS), data.statistics)
+    store_hash = build_store(*data.interim_paths(YEARS), data.statistics, data.store, "north", tiny_grid.cell_area_km2)
+    return TinyData(root, tiny_grid, YEARS, TRAIN_YEARS, params, store_hash)

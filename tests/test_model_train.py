@@ -1,0 +1,155 @@
+"""The U-Net and the training of one member: shapes, the persistence base, reproducibility."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from floecast import __version__
+from floecast.dataset import InputSpec, SampleStore
+from floecast.model import UNet
+from floecast.train import forecast, load_member, train_member
+
+SPEC = {
+    "inputs": {"sic_lags": [1, 2, 7], "t2m_lags": [1, 3], "wind_lags": [1]},
+    "model": {"leads": 5, "filters": 4, "depth": 2},
+    "train": {
+        "seed": 1000,
+        "pretrain_epochs": 1,
+        "epochs": 1,
+        "patience": 1,
+        "batch_size": 8,
+        "learning_rate": 0.002,
+        "sample_stride_days": 25,
+    },
+    "splits": {"train": [2003, 2003], "validate": [2004, 2004]},
+}
+
+
+def _inputs(seed: int, n: int = 3, channels: int = 7, leads: int = 4, size: int = 16):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, channels, size, size, generator=gen)
+    clim = torch.rand(n, leads, size, size, generator=gen)
+    latest = torch.rand(n, 1, size, size, generator=gen)
+    return x, clim, latest
+
+
+def test_unet_output_shape_and_range() -> None:
+    torch.manual_seed(0)
+    model = UNet(in_channels=7, leads=4, filters=4, depth=2)
+    with torch.no_grad():
+        torch.nn.init.normal_(model.head.weight, std=0.5)  # a trained-looking head
+        out = model(*_inputs(1))
+    assert out.shape == (3, 4, 16, 16)
+    assert out.dtype == torch.float32
+    assert (out > 0).all() and (out < 1).all()
+    assert out.std() > 0.01  # the head does move the forecast
+    with pytest.raises(RuntimeError):
+        UNet(in_channels=7, leads=4, filters=4, depth=3)(*_inputs(1, size=12))  # 12 is not divisible by 8
+
+
+def test_untrained_model_forecasts_damped_persistence() -> None:
+    torch.manual_seed(0)
+    leads = 4
+    model = UNet(in_channels=7, leads=leads, filters=4, depth=2)
+    x, clim, latest = _inputs(2, leads=leads)
+    model.train()  # batch statistics do not matter: the head is zero
+    with torch.no_grad():
+        out = model(x, clim, latest).numpy()
+    damping = np.exp(-np.arange(1, leads + 1) / 20.0)[None, :, None, None]
+    base = clim.numpy() + damping * (latest.numpy() - clim.numpy()[:, :1])
+    np.testing.assert_allclose(out, np.clip(base, 0.01, 1 - 0.01), rtol=0, atol=1e-6)
+    # lead 1 keeps 95 % of the latest anomaly
+    assert damping[0, 0, 0, 0] == pytest.approx(np.exp(-0.05))
+
+
+def test_untrained_model_on_store_samples(tiny_data) -> None:
+    spec = InputSpec(sic_lags=(1, 2, 7), t2m_lags=(1, 3), wind_lags=(1,), leads=5)
+    store = SampleStore.open(tiny_data.store, spec)
+    dates = pd.DatetimeIndex(["2004-03-01", "2004-09-15"])
+    torch.manual_seed(0)
+    model = UNet(len(spec.channel_names), spec.leads, filters=4, depth=2)
+    out = forecast(model, store, dates)
+    _, clim, latest = store.inputs(dates)
+    damping = np.exp(-np.arange(1, 6) / 20.0)[None, :, None, None]
+    expected = np.clip(clim + damping * (latest - clim[:, :1]), 0.01, 0.99)
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data, tmp_path_factory):
+    """Members 0 (twice) and 1 of SPEC, pretrained on the tiny store itself."""
+    root = tmp_path_factory.mktemp("members")
+    runs = {}
+    for name, member in (("a", 0), ("b", 0), ("c", 1)):
+        meta = train_member(copy.deepcopy(SPEC), member, tiny_data.store, [tiny_data.store], root / name, threads=1)
+        runs[name] = (meta, root / name)
+    return runs
+
+
+def _state(path) -> dict[str, torch.Tensor]:
+    return torch.load(path / "weights.pt", map_location="cpu", weights_only=True)["state_dict"]
+
+
+def test_same_member_gives_bit_identical_weights(trained) -> None:
+    a, b = _state(trained["a"][1]), _state(trained["b"][1])
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert trained["a"][0]["best_val_loss"] == trained["b"][0]["best_val_loss"]
+
+
+def test_other_member_gives_other_weights(trained) -> None:
+    a, c = _state(trained["a"][1]), _state(trained["c"][1])
+    differing = [key for key in a if not torch.equal(a[key], c[key])]
+    assert "head.weight" in differing
+    assert "down.0.0.weight" in differing  # a different initialisation, not only a different order
+
+
+def test_training_moves_the_weights(trained) -> None:
+    state = _state(trained["a"][1])
+    assert state["head.weight"].abs().max() > 0  # the head starts at zero
+    initial_damping = torch.logit(torch.exp(-torch.arange(1, 6) / 20.0))
+    assert not torch.equal(state["damping_logit"].flatten(), initial_damping)
+
+
+def test_meta_records_the_run(trained, tiny_data) -> None:
+    for name, member in (("a", 0), ("c", 1)):
+        meta, path = trained[name]
+        on_disk = json.loads((path / "meta.json").read_text())
+        assert on_disk == meta
+        assert meta["member"] == member
+        assert meta["seed"] == 1000 + member
+        assert meta["obs_store_sha256"] == tiny_data.store_hash
+        assert meta["floecast_version"] == __version__
+        assert meta["torch_version"] == torch.__version__
+        assert meta["epochs_pretrain"] == 1 and meta["epochs_finetune"] == 1
+        assert meta["threads"] == 1
+        assert meta["spec"] == SPEC
+        assert meta["pretrain_stores"] == [str(tiny_data.store)]
+        spec = InputSpec(sic_lags=(1, 2, 7), t2m_lags=(1, 3), wind_lags=(1,), leads=5)
+        assert meta["channels"] == spec.channel_names
+        assert meta["train_samples"] == len(pd.date_range("2003-01-08", "2003-12-31")[::25]) == 15
+        with open(path / "history.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert [(r["stage"], r["epoch"]) for r in rows] == [("pretrain", "1"), ("finetune", "1")]
+        assert float(rows[1]["val_loss"]) == pytest.approx(meta["best_val_loss"])
+        assert 0 < meta["best_val_loss"] < 0.1
+
+
+def test_loaded_member_reproduces_its_validation_loss(trained, tiny_data) -> None:
+    meta, path = trained["a"]
+    model, spec = load_member(path / "weights.pt")
+    assert spec == SPEC
+    inputs = InputSpec.from_config(spec["inputs"], spec["model"]["leads"])
+    store = SampleStore.open(tiny_data.store, inputs)
+    dates = store.init_dates((2004, 2004), 25)
+    pred = forecast(model, store, dates)
+    y, w = store.targets(dates)
+    assert float((w * (pred - y) ** 2).sum() / w.sum()) == pytest.approx(meta["best_val_loss"], rel=1e-5)

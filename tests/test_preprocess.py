@@ -1,0 +1,261 @@
+"""Interim files, training-years statistics (masks, normalisation) and the zarr store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import zarr
+
+from floecast import __version__
+from floecast.grid import Ease2Grid
+from floecast.preprocess import ATMOS_VARIABLES, build_store, content_hash, fit_statistics, regrid_atmos, regrid_sic_year
+from floecast.sources.era5 import write_era5_like
+from floecast.sources.osisaf import STATUS_LAND, osisaf_filename, read_osisaf_file, write_osisaf_file
+from floecast.sources.synthetic import idealised_land
+
+
+def _load(path: Path) -> xr.Dataset:
+    with xr.open_dataset(path) as ds:
+        return ds.load()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def statistics(tiny_data) -> xr.Dataset:
+    return _load(tiny_data.statistics)
+
+
+@pytest.fixture(scope="module")
+def store(tiny_data) -> xr.Dataset:
+    with xr.open_zarr(tiny_data.store, consolidated=True) as ds:
+        return ds.load()
+
+
+@pytest.fixture
+def interim_copy(tiny_data, tmp_path) -> Path:
+    """A writable copy of the interim files (variable/year.nc)."""
+    return Path(shutil.copytree(tiny_data.root / "interim", tmp_path / "interim"))
+
+
+def _paths(root: Path, years: tuple[int, ...]) -> tuple[list[Path], dict[str, list[Path]]]:
+    return [root / "sic" / f"{y}.nc" for y in years], {v: [root / v / f"{y}.nc" for y in years] for v in ATMOS_VARIABLES}
+
+
+def _rewrite(path: Path, variable: str, change) -> None:
+    ds = _load(path)
+    ds[variable].values = change(ds[variable].values).astype(ds[variable].dtype)
+    path.unlink()
+    ds.to_netcdf(path, engine="netcdf4")
+
+
+# --- masks -----------------------------------------------------------------------------------
+
+
+def test_land_mask_is_the_status_flag_land(tiny_data, statistics, store) -> None:
+    _, flag = read_osisaf_file(tiny_data.raw_sic_dir(2004) / osisaf_filename("north", pd.Timestamp("2004-07-01").date()))
+    flag_land = (flag & STATUS_LAND).astype(bool)
+    assert 0 < flag_land.sum() < flag_land.size
+    np.testing.assert_array_equal(flag_land, idealised_land(tiny_data.grid.lon, tiny_data.grid.lat, "north"))
+    for year in tiny_data.years:
+        interim = _load(tiny_data.interim("sic", year))
+        np.testing.assert_array_equal(interim["land"].values.astype(bool), flag_land)
+        # SIC is undefined exactly over land, every day
+        np.testing.assert_array_equal(np.isnan(interim["sic"].values).all(axis=0), flag_land)
+        assert not np.isnan(interim["sic"].values[:, ~flag_land]).any()
+    np.testing.assert_array_equal(statistics["land"].values.astype(bool), flag_land)
+    np.testing.assert_array_equal(store["land"].values.astype(bool), flag_land)
+
+
+def test_active_mask_is_ice_seen_in_training_months(tiny_data, statistics) -> None:
+    land = statistics["land"].values.astype(bool)
+    active = statistics["active"].values.astype(bool)
+    sic = xr.concat([_load(tiny_data.interim("sic", y))["sic"] for y in tiny_data.train_years], dim="time")
+    months = sic["time"].dt.month.values
+    for month in range(1, 13):
+        ice = (np.nan_to_num(sic.values[months == month]) > 0.15).any(axis=0)
+        np.testing.assert_array_equal(active[month - 1], ice & ~land, err_msg=f"month {month}")
+    assert not active[:, land].any()
+    # more of the ocean is active in March than in September
+    assert active[2].sum() > active[8].sum() > 0
+
+
+def test_active_mask_ignores_the_test_year(tiny_data, interim_copy, tmp_path) -> None:
+    """Ice only in a non-training year (2005) does not make a cell active."""
+    _rewrite(interim_copy / "sic" / "2005.nc", "sic", lambda v: np.where(np.isnan(v), v, 1.0))
+    stats = fit_statistics(*_paths(interim_copy, tiny_data.train_years), tmp_path / "stats.nc")
+    land = stats["land"].values.astype(bool)
+    assert not stats["active"].values.astype(bool)[:, ~land].all()  # some ocean stays inactive every month
+
+
+# --- no leak of test years into the statistics ------------------------------------------------
+
+
+def test_changing_a_test_year_leaves_statistics_identical(tiny_data, interim_copy, tmp_path) -> None:
+    train = _paths(interim_copy, tiny_data.train_years)
+    fit_statistics(*train, tmp_path / "before.nc")
+    assert _sha256(tmp_path / "before.nc") == _sha256(tiny_data.statistics)
+    _rewrite(interim_copy / "t2m" / "2005.nc", "t2m", lambda v: v * 1.05 + 10.0)
+    _rewrite(interim_copy / "u10" / "2005.nc", "u10", lambda v: v * 3.0)
+    _rewrite(interim_copy / "sic" / "2005.nc", "sic", lambda v: np.where(np.isnan(v), v, 1.0 - v))
+    fit_statistics(*train, tmp_path / "after.nc")
+    assert _sha256(tmp_path / "after.nc") == _sha256(tmp_path / "before.nc")
+    assert json.loads(_load(tmp_path / "after.nc").attrs["training_years"]) == [2003, 2004]
+
+
+def test_changing_a_training_year_changes_statistics(tiny_data, interim_copy, tmp_path) -> None:
+    train = _paths(interim_copy, tiny_data.train_years)
+    before = _load(tiny_data.statistics)
+    _rewrite(interim_copy / "t2m" / "2004.nc", "t2m", lambda v: v + 2.0)
+    after = fit_statistics(*train, tmp_path / "after.nc")
+    assert _sha256(tmp_path / "after.nc") != _sha256(tiny_data.statistics)
+    # 2004 is one of two training years: the t2m climatology rises by 1 K (by up to 2/31 K more near
+    # 31 December, where day of year 366 exists in the leap year 2004 only and enters the 31-day smoothing)
+    rise = after["t2m_clim"].values - before["t2m_clim"].values
+    np.testing.assert_allclose(rise[20:340], 1.0, atol=1e-3)
+    np.testing.assert_allclose(rise, 1.0, atol=2.0 / 31 + 1e-3)
+    norm_before, norm_after = json.loads(before.attrs["normalisation"]), json.loads(after.attrs["normalisation"])
+    assert norm_after["t2m_anom"][1] > norm_before["t2m_anom"][1]  # the two years now differ by 2 K
+    assert norm_after["u10"] == norm_before["u10"]
+
+
+def test_store_training_years_do_not_depend_on_the_test_year(tiny_data, interim_copy, tmp_path, store) -> None:
+    _rewrite(interim_copy / "t2m" / "2005.nc", "t2m", lambda v: v + 15.0)
+    digest = build_store(*_paths(interim_copy, tiny_data.years), tiny_data.statistics, tmp_path / "s.zarr", "north", 455625.0)
+    assert digest != tiny_data.store_hash
+    with xr.open_zarr(tmp_path / "s.zarr", consolidated=True) as changed:
+        changed = changed.load()
+    train = store["time"].dt.year <= 2004
+    for name in ("sic", "t2m_anom", "u10", "v10"):
+        np.testing.assert_array_equal(changed[name].values[train.values], store[name].values[train.values])
+    test = ~train.values
+    std = json.loads(_load(tiny_data.statistics).attrs["normalisation"])["t2m_anom"][1]
+    np.testing.assert_allclose(changed["t2m_anom"].values[test] - store["t2m_anom"].values[test], 15.0 / std, rtol=1e-4)
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+def test_store_channels_are_normalised(tiny_data, statistics, store) -> None:
+    train = (store["time"].dt.year <= 2004).values
+    for name in ("t2m_anom", "u10", "v10"):
+        values = store[name].values[train].astype(np.float64)
+        assert abs(values.mean()) < 1e-3, name
+        assert values.std() == pytest.approx(1.0, abs=1e-3), name
+    # the formula, recomputed from the interim file and the statistics
+    norm = json.loads(statistics.attrs["normalisation"])
+    interim = _load(tiny_data.interim("t2m", 2005))
+    doy = interim["time"].dt.dayofyear.values
+    anomaly = interim["t2m"].values - statistics["t2m_clim"].values[doy - 1]
+    expected = (anomaly - norm["t2m_anom"][0]) / norm["t2m_anom"][1]
+    np.testing.assert_allclose(store["t2m_anom"].sel(time=interim["time"]).values, expected, atol=1e-5)
+    # SIC keeps its units (a fraction), with 0 over land
+    sic = _load(tiny_data.interim("sic", 2004))["sic"]
+    np.testing.assert_array_equal(store["sic"].sel(time=sic["time"]).values, np.nan_to_num(sic.values, nan=0.0))
+
+
+def test_store_records_its_content_hash(tiny_data, store, tmp_path) -> None:
+    assert store.attrs["content_sha256"] == tiny_data.store_hash
+    assert re.fullmatch("[0-9a-f]{64}", tiny_data.store_hash)
+    # recomputed from what a reader of the store sees: every variable and the time axis
+    assert content_hash(store.load()) == tiny_data.store_hash
+    changed_mask = store.load().copy()
+    changed_mask["active"] = 1 - changed_mask["active"]
+    assert content_hash(changed_mask) != tiny_data.store_hash
+    assert store.attrs["floecast_version"] == __version__
+    assert json.loads(store.attrs["training_years"]) == [2003, 2004]
+    assert store.attrs["cell_area_km2"] == 455625.0 and store.attrs["hemisphere"] == "north"
+    # rebuilding gives the same hash; other data (one training year fewer) another
+    sic, atmos = tiny_data.interim_paths(tiny_data.years)
+    again = build_store(sic, atmos, tiny_data.statistics, tmp_path / "again.zarr", "north", 455625.0)
+    assert again == tiny_data.store_hash
+    fewer = build_store(
+        sic[1:], {k: v[1:] for k, v in atmos.items()}, tiny_data.statistics, tmp_path / "f.zarr", "north", 455625.0
+    )
+    assert fewer != tiny_data.store_hash
+
+
+def test_store_is_zarr_v3_with_consolidated_metadata(tiny_data, store) -> None:
+    root = json.loads((tiny_data.store / "zarr.json").read_text())
+    assert root["zarr_format"] == 3
+    assert root["node_type"] == "group"
+    consolidated = root["consolidated_metadata"]["metadata"]
+    assert {"sic", "t2m_anom", "u10", "v10", "filled", "land", "active", "sic_clim", "time"} <= set(consolidated)
+    group = zarr.open_group(tiny_data.store, mode="r")
+    assert group.metadata.zarr_format == 3
+    assert group["sic"].chunks == (32, 16, 16)
+    assert store["sic"].dims == ("time", "yc", "xc")
+    assert store["active"].dims == ("month", "yc", "xc")
+    dates = pd.DatetimeIndex(store["time"].values)
+    assert dates[0] == pd.Timestamp("2003-01-01") and dates[-1] == pd.Timestamp("2005-04-30")
+    assert (np.diff(dates.values) == np.timedelta64(1, "D")).all()
+    assert int(store["filled"].sum()) == 0
+
+
+# --- regridding --------------------------------------------------------------------------------
+
+
+def _copy_days(tiny_data, days: pd.DatetimeIndex, target: Path) -> Path:
+    target.mkdir()
+    for day in days:
+        name = osisaf_filename("north", day.date())
+        shutil.copy(tiny_data.raw_sic_dir(day.year) / name, target / name)
+    return target
+
+
+def test_missing_day_is_interpolated_and_flagged(tiny_data, tmp_path) -> None:
+    days = pd.date_range("2004-03-01", "2004-03-10")
+    raw = _copy_days(tiny_data, days, tmp_path / "raw")
+    (raw / osisaf_filename("north", pd.Timestamp("2004-03-05").date())).unlink()
+    (raw / osisaf_filename("north", pd.Timestamp("2004-03-06").date())).unlink()
+    ds = regrid_sic_year(raw, tmp_path / "sic.nc", tiny_data.grid)
+    np.testing.assert_array_equal(ds["time"].values, days.values)
+    np.testing.assert_array_equal(ds["filled"].values, [0, 0, 0, 0, 1, 1, 0, 0, 0, 0])
+    sic = ds["sic"].values
+    land = ds["land"].values.astype(bool)
+    np.testing.assert_allclose(sic[4][~land], (2 * sic[3] + sic[6])[~land] / 3, atol=1e-6)
+    np.testing.assert_allclose(sic[5][~land], (sic[3] + 2 * sic[6])[~land] / 3, atol=1e-6)
+    assert np.isnan(sic[4][land]).all()
+    # the kept days are the files' values, and the written file is what was returned
+    original = _load(tiny_data.interim("sic", 2004))["sic"].sel(time=days).values
+    np.testing.assert_array_equal(sic[[0, 1, 2, 3, 6, 7, 8, 9]], original[[0, 1, 2, 3, 6, 7, 8, 9]])
+    written = _load(tmp_path / "sic.nc")
+    np.testing.assert_array_equal(written["sic"].values, sic)
+    np.testing.assert_array_equal(written["filled"].values, ds["filled"].values)
+
+
+def test_file_on_the_wrong_grid_is_rejected(tiny_data, tmp_path) -> None:
+    raw = _copy_days(tiny_data, pd.date_range("2004-03-01", "2004-03-02"), tmp_path / "raw")
+    other = Ease2Grid("north", 24)  # 18 x 18
+    name = osisaf_filename("north", pd.Timestamp("2004-03-03").date())
+    write_osisaf_file(raw / name, other, pd.Timestamp("2004-03-03").date(), np.zeros(other.shape), np.zeros(other.shape))
+    with pytest.raises(ValueError, match=re.escape(name)) as err:
+        regrid_sic_year(raw, tmp_path / "sic.nc", tiny_data.grid)
+    assert "(18, 18)" in str(err.value) and "(16, 16)" in str(err.value)
+    assert not (tmp_path / "sic.nc").exists()
+
+
+def test_atmos_file_on_the_wrong_grid_is_rejected(tiny_data, tmp_path) -> None:
+    other = Ease2Grid("north", 24)
+    path = tmp_path / "t2m_2004.nc"
+    write_era5_like(path, other, "t2m", pd.date_range("2004-01-01", periods=3), np.full((3, *other.shape), 260.0))
+    with pytest.raises(ValueError, match=re.escape(str(path))):
+        regrid_atmos(path, tmp_path / "out.nc", tiny_data.grid, "t2m")
+
+
+def test_regrid_atmos_passes_ease2_fields_through(tiny_data) -> None:
+    for name in ATMOS_VARIABLES:
+        with xr.open_dataset(tiny_data.raw_atmos(name, 2003)) as raw, xr.open_dataset(tiny_data.interim(name, 2003)) as out:
+            np.testing.assert_array_equal(out[name].values, raw[name].values)
+            np.testing.assert_array_equal(out["time"].values, raw["valid_time"].values)
+            np.testing.assert_array_equal(out["yc"].values, tiny_data.grid.yc)
