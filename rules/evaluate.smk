@@ -6,7 +6,8 @@ rule scorecard:
         members=lambda w: expand(
             "results/{hemi}/{run}/hindcast/member_{member}.nc", member=MEMBERS, **w
         ),
-        store="data/store/{hemi}/obs.zarr",
+        # ancient: the test years do not change when days are appended
+        store=ancient("data/store/{hemi}/obs.zarr"),
     output:
         csv="results/{hemi}/{run}/verification/scorecard.csv",
         plot="results/{hemi}/{run}/verification/skill.png",

@@ -28,7 +28,8 @@ rule predict_member:
 rule hindcast_member:
     input:
         weights="models/{hemi}/{run}/member_{member}/weights.pt",
-        store="data/store/{hemi}/obs.zarr",
+        # ancient: the test years do not change when days are appended
+        store=ancient("data/store/{hemi}/obs.zarr"),
     output:
         "results/{hemi}/{run}/hindcast/member_{member}.nc",
     log:

@@ -3,7 +3,8 @@
 
 rule train_member:
     input:
-        store="data/store/{hemi}/obs.zarr",
+        # ancient: days appended to the store for new forecasts do not retrain a model run
+        store=ancient("data/store/{hemi}/obs.zarr"),
         pretrain=expand("data/store/{{hemi}}/cmip6_{run}.zarr", run=CMIP6_RUNS),
     output:
         weights="models/{hemi}/{run}/member_{member}/weights.pt",

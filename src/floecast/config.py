@@ -135,6 +135,13 @@ def load(path: str | Path) -> dict:
     return validate(raw or {})
 
 
+# settings of how a member's job runs, not of what it learns: changing them retrains nothing
+JOB_SETTINGS = ("members", "threads", "mem_mb", "gpu_runtime_min")
+
+
 def training_spec(config: dict) -> dict:
     """The part of the config that defines a trained member (and nothing else)."""
-    return {key: config[key] for key in ("inputs", "model", "train", "splits")}
+    spec = {key: copy.deepcopy(config[key]) for key in ("inputs", "model", "train", "splits")}
+    for key in JOB_SETTINGS:
+        spec["train"].pop(key, None)
+    return spec

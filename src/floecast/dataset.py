@@ -60,12 +60,15 @@ class SampleStore:
     land: np.ndarray
     active: np.ndarray
     sic_clim: np.ndarray
+    yc: np.ndarray
+    xc: np.ndarray
     attrs: dict = field(default_factory=dict)
 
     @classmethod
     def open(cls, path: str | Path, spec: InputSpec) -> SampleStore:
         with xr.open_zarr(path, consolidated=True) as ds:
             arrays = {name: ds[name].values for name in ("sic", "t2m_anom", "u10", "v10", "land", "active", "sic_clim")}
+            arrays.update(yc=ds["yc"].values, xc=ds["xc"].values)
             dates = pd.DatetimeIndex(ds["time"].values)
             attrs = dict(ds.attrs)
         if not (np.diff(dates.values) == np.timedelta64(1, "D")).all():

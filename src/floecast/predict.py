@@ -26,7 +26,12 @@ def _member_dataset(
     leads = np.arange(1, pred.shape[1] + 1)
     ds = xr.Dataset(
         {"sic": (("init_time", "leadtime", "yc", "xc"), pred.astype(np.float32), {"units": "1", "long_name": "forecast SIC"})},
-        coords={"init_time": init_dates.values, "leadtime": ("leadtime", leads, {"units": "days"})},
+        coords={
+            "init_time": init_dates.values,
+            "leadtime": ("leadtime", leads, {"units": "days"}),
+            "yc": ("yc", store.yc, {"units": "m", "standard_name": "projection_y_coordinate"}),
+            "xc": ("xc", store.xc, {"units": "m", "standard_name": "projection_x_coordinate"}),
+        },
         attrs={"member": member, "weights": str(weights), "store_sha256": store.attrs.get("content_sha256", "")},
     )
     ds["sic"].encoding.update(zlib=True, complevel=1)
@@ -77,7 +82,7 @@ def combine_forecast(
     sip = (sic > ICE_THRESHOLD).mean("member").values
     sip = np.where(land, np.nan, sip)
     lon, lat = grid.lonlat
-    cf = {"grid_mapping": "Lambert_Azimuthal_Grid", "coordinates": "lat lon"}
+    cf = {"grid_mapping": "Lambert_Azimuthal_Grid"}  # xarray writes each variable's coordinates attribute
     ds = xr.Dataset(
         {
             "sic": (
@@ -111,7 +116,7 @@ def combine_forecast(
                 {"standard_name": "forecast_reference_time", "long_name": "initialisation date", "axis": "T"},
             ),
             "leadtime": ("leadtime", leads.astype(np.int32), {"long_name": "lead time", "units": "days"}),
-            "forecast_period": ("leadtime", leads * np.timedelta64(1, "D"), {"standard_name": "forecast_period"}),
+            "forecast_period": ("leadtime", leads.astype(np.int32), {"standard_name": "forecast_period", "units": "days"}),
             "valid_time": (
                 "leadtime",
                 (init + pd.to_timedelta(leads, "D")).values,
@@ -140,6 +145,8 @@ def combine_forecast(
     )
     for name in ("sic", "sip"):
         ds[name].encoding.update(zlib=True, complevel=4, _FillValue=np.float32(np.nan))
+    for name in ("yc", "xc", "lat", "lon", "leadtime", "forecast_period"):
+        ds[name].encoding["_FillValue"] = None  # coordinates have no missing values
     ds["time"].encoding.update(units="days since 1970-01-01", calendar="standard")
     ds["valid_time"].encoding.update(units="days since 1970-01-01", calendar="standard")
     with atomic_path(out_path) as tmp:

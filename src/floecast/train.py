@@ -57,11 +57,20 @@ def build_model(spec: dict) -> UNet:
     return UNet(len(inputs.channel_names), inputs.leads, spec["model"]["filters"], spec["model"]["depth"])
 
 
+def default_device() -> torch.device:
+    """The GPU where there is one (a `gpu=1` job), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _on(model: UNet, arrays: Sequence[np.ndarray]) -> list[torch.Tensor]:
+    device = next(model.parameters()).device
+    return [torch.from_numpy(a).to(device) for a in arrays]
+
+
 def _loss(model: UNet, store: SampleStore, dates: pd.DatetimeIndex) -> torch.Tensor:
-    y, w = store.targets(dates)
-    pred = model(*(torch.from_numpy(a) for a in store.inputs(dates)))
-    weights = torch.from_numpy(w)
-    return (weights * (pred - torch.from_numpy(y)) ** 2).sum() / weights.sum().clamp(min=1.0)
+    pred = model(*_on(model, store.inputs(dates)))
+    y, weights = _on(model, store.targets(dates))
+    return (weights * (pred - y) ** 2).sum() / weights.sum().clamp(min=1.0)
 
 
 def _epoch(
@@ -102,7 +111,7 @@ def forecast(model: UNet, store: SampleStore, dates: pd.DatetimeIndex, batch_siz
     chunks = []
     for start in range(0, len(dates), batch_size):
         arrays = store.inputs(dates[start : start + batch_size])
-        chunks.append(model(*(torch.from_numpy(a) for a in arrays)).numpy())
+        chunks.append(model(*_on(model, arrays)).cpu().numpy())
     return np.concatenate(chunks).astype(np.float32)
 
 
@@ -121,7 +130,8 @@ def train_member(
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     inputs = InputSpec.from_config(spec["inputs"], spec["model"]["leads"])
-    model = build_model(spec)
+    device = default_device()
+    model = build_model(spec).to(device)
     obs = SampleStore.open(obs_store, inputs)
     train_dates = obs.init_dates(settings.train_years, settings.sample_stride_days)
     val_dates = obs.init_dates(settings.validate_years, settings.sample_stride_days)
@@ -150,7 +160,7 @@ def train_member(
         scheduler.step(val)
         history.append({"stage": "finetune", "epoch": epoch + 1, "train_loss": loss, "val_loss": val})
         if val < best_val:
-            best_val, best_state, stale = val, {k: v.clone() for k, v in model.state_dict().items()}, 0
+            best_val, best_state, stale = val, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, 0
         else:
             stale += 1
             if stale >= settings.patience:
@@ -175,6 +185,7 @@ def train_member(
         "torch_version": torch.__version__,
         "python": platform.python_version(),
         "threads": threads,
+        "device": str(device),
         "epochs_pretrain": settings.pretrain_epochs,
         "epochs_finetune": sum(1 for h in history if h["stage"] == "finetune"),
         "best_val_loss": best_val,
@@ -192,5 +203,5 @@ def load_member(weights: str | Path) -> tuple[UNet, dict]:
     checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
     model = build_model(checkpoint["spec"])
     model.load_state_dict(checkpoint["state_dict"])
-    model.eval()
+    model.to(default_device()).eval()
     return model, checkpoint["spec"]
