@@ -83,6 +83,13 @@ class Ease2Grid:
     def lat(self) -> np.ndarray:
         return self.lonlat[1]
 
+    def coords(self) -> dict[str, tuple[str, np.ndarray, dict[str, str]]]:
+        """``yc``/``xc`` (metres) as xarray coordinates."""
+        return {
+            "yc": ("yc", self.yc, {"units": "m", "standard_name": "projection_y_coordinate", "axis": "Y"}),
+            "xc": ("xc", self.xc, {"units": "m", "standard_name": "projection_x_coordinate", "axis": "X"}),
+        }
+
     @cached_property
     def crs_wkt(self) -> str:
         return self.crs.to_wkt()

@@ -1,4 +1,5 @@
-"""Atomic file output: a partial file never carries the final name."""
+"""File I/O shared by the stages: atomic output (a partial file never carries the final
+name) and reading one checked variable of a NetCDF file."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import xarray as xr
 
 
 @contextmanager
@@ -28,3 +31,17 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(staged, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike[str]) -> None:
+    """Write ``ds`` to ``path`` atomically (NetCDF4)."""
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine="netcdf4")
+
+
+def read_variable(path: str | os.PathLike[str], variable: str) -> xr.DataArray:
+    """One variable, loaded; a clear error naming the file when it is not there."""
+    with xr.open_dataset(path, engine="netcdf4") as ds:
+        if variable not in ds:
+            raise ValueError(f"{path}: no variable {variable!r} (has {sorted(ds.data_vars)})")
+        return ds[variable].load()

@@ -14,7 +14,7 @@ import xarray as xr
 from floecast import __version__
 from floecast.dataset import InputSpec, SampleStore
 from floecast.grid import Ease2Grid
-from floecast.io import atomic_path
+from floecast.io import write_netcdf
 from floecast.metrics import ICE_THRESHOLD
 
 
@@ -29,8 +29,8 @@ def _member_dataset(
         coords={
             "init_time": init_dates.values,
             "leadtime": ("leadtime", leads, {"units": "days"}),
-            "yc": ("yc", store.yc, {"units": "m", "standard_name": "projection_y_coordinate"}),
-            "xc": ("xc", store.xc, {"units": "m", "standard_name": "projection_x_coordinate"}),
+            "yc": ("yc", store.yc, {"units": "m", "standard_name": "projection_y_coordinate", "axis": "Y"}),
+            "xc": ("xc", store.xc, {"units": "m", "standard_name": "projection_x_coordinate", "axis": "X"}),
         },
         attrs={"member": member, "weights": str(weights), "store_sha256": store.attrs.get("content_sha256", "")},
     )
@@ -48,8 +48,7 @@ def predict_member(
     store = SampleStore.open(store_path, InputSpec.from_config(spec["inputs"], spec["model"]["leads"]))
     dates = pd.DatetimeIndex(init_dates)
     ds = _member_dataset(forecast(model, store, dates), dates, store, member, weights)
-    with atomic_path(out_path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4")
+    write_netcdf(ds, out_path)
     return ds
 
 
@@ -123,8 +122,7 @@ def combine_forecast(
                 {"standard_name": "time", "long_name": "valid date of each lead"},
             ),
             "quantity": ("quantity", np.array(["mean", "std"]), {"long_name": "ensemble statistic"}),
-            "yc": ("yc", grid.yc, {"standard_name": "projection_y_coordinate", "units": "m", "axis": "Y"}),
-            "xc": ("xc", grid.xc, {"standard_name": "projection_x_coordinate", "units": "m", "axis": "X"}),
+            **grid.coords(),
             "lat": (("yc", "xc"), lat.astype(np.float32), {"standard_name": "latitude", "units": "degrees_north"}),
             "lon": (("yc", "xc"), lon.astype(np.float32), {"standard_name": "longitude", "units": "degrees_east"}),
         },
@@ -149,6 +147,5 @@ def combine_forecast(
         ds[name].encoding["_FillValue"] = None  # coordinates have no missing values
     ds["time"].encoding.update(units="days since 1970-01-01", calendar="standard")
     ds["valid_time"].encoding.update(units="days since 1970-01-01", calendar="standard")
-    with atomic_path(out_path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4")
+    write_netcdf(ds, out_path)
     return ds

@@ -21,7 +21,7 @@ from scipy.ndimage import uniform_filter1d
 
 from floecast import __version__
 from floecast.grid import Ease2Grid
-from floecast.io import atomic_path
+from floecast.io import atomic_path, read_variable, write_netcdf
 from floecast.sources.cmip6 import CANONICAL_TO_CMIP6, read_cmip6_variable
 from floecast.sources.era5 import read_era5_variable
 from floecast.sources.osisaf import STATUS_LAKE, STATUS_LAND, date_from_filename, read_osisaf_file
@@ -29,13 +29,6 @@ from floecast.sources.osisaf import STATUS_LAKE, STATUS_LAND, date_from_filename
 ATMOS_VARIABLES = ("t2m", "u10", "v10")
 ICE_THRESHOLD = 0.15
 CLIM_WINDOW_DAYS = 31  # smoothing of day-of-year climatologies
-
-
-def _grid_coords(grid: Ease2Grid) -> dict[str, tuple[str, np.ndarray, dict[str, str]]]:
-    return {
-        "yc": ("yc", grid.yc, {"units": "m", "standard_name": "projection_y_coordinate"}),
-        "xc": ("xc", grid.xc, {"units": "m", "standard_name": "projection_x_coordinate"}),
-    }
 
 
 def _check_grid(path: str | Path, shape: tuple[int, ...], grid: Ease2Grid) -> None:
@@ -46,8 +39,7 @@ def _check_grid(path: str | Path, shape: tuple[int, ...], grid: Ease2Grid) -> No
 def _write_interim(ds: xr.Dataset, out_path: str | Path) -> None:
     for name in ds.data_vars:
         ds[name].encoding.update(zlib=True, complevel=1)
-    with atomic_path(out_path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4")
+    write_netcdf(ds, out_path)
 
 
 def regrid_sic_year(raw_dir: str | Path, out_path: str | Path, grid: Ease2Grid) -> xr.Dataset:
@@ -78,7 +70,7 @@ def regrid_sic_year(raw_dir: str | Path, out_path: str | Path, grid: Ease2Grid) 
             "filled": (("time",), filled.values.astype(np.int8), {"long_name": "day filled by interpolation in time"}),
             "land": (("yc", "xc"), land.astype(np.int8), {"long_name": "land or lake (OSI-SAF status_flag)"}),
         },
-        coords={"time": full, **_grid_coords(grid)},
+        coords={"time": full, **grid.coords()},
     )
     _write_interim(ds, out_path)
     return ds
@@ -103,7 +95,7 @@ def regrid_atmos(raw_path: str | Path, out_path: str | Path, grid: Ease2Grid, va
     values = _regridded(da, raw_path, grid)
     if not np.isfinite(values).all():
         raise ValueError(f"{raw_path}: {variable} has missing values")
-    ds = xr.Dataset({variable: (("time", "yc", "xc"), values)}, coords={"time": da["time"].values, **_grid_coords(grid)})
+    ds = xr.Dataset({variable: (("time", "yc", "xc"), values)}, coords={"time": da["time"].values, **grid.coords()})
     _write_interim(ds, out_path)
 
 
@@ -118,17 +110,13 @@ def regrid_cmip6_sic(raw_path: str | Path, out_path: str | Path, grid: Ease2Grid
             "filled": (("time",), np.zeros(len(da["time"]), np.int8)),
             "land": (("yc", "xc"), land.astype(np.int8)),
         },
-        coords={"time": da["time"].values, **_grid_coords(grid)},
+        coords={"time": da["time"].values, **grid.coords()},
     )
     _write_interim(ds, out_path)
 
 
 def _open_concat(paths: Sequence[str | Path], variable: str) -> xr.DataArray:
-    arrays = []
-    for path in paths:
-        with xr.open_dataset(path, engine="netcdf4") as ds:
-            arrays.append(ds[variable].load())
-    return xr.concat(arrays, dim="time").sortby("time")
+    return xr.concat([read_variable(path, variable) for path in paths], dim="time").sortby("time")
 
 
 def _doy_climatology(da: xr.DataArray) -> np.ndarray:

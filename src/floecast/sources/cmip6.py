@@ -13,7 +13,7 @@ import pandas as pd
 import xarray as xr
 
 from floecast.grid import Ease2Grid
-from floecast.io import atomic_path
+from floecast.io import read_variable, write_netcdf
 
 # CMOR name -> (table, units, the ERA5/OSI-SAF quantity it stands for)
 CMIP6_VARIABLES: dict[str, tuple[str, str, str]] = {
@@ -33,8 +33,7 @@ def write_cmip6_like(
         {variable: (("time", "yc", "xc"), values.astype(np.float32), {"units": units})},
         coords={
             "time": ("time", dates.values + np.timedelta64(12, "h"), {"standard_name": "time"}),
-            "yc": ("yc", grid.yc, {"units": "m", "standard_name": "projection_y_coordinate"}),
-            "xc": ("xc", grid.xc, {"units": "m", "standard_name": "projection_x_coordinate"}),
+            **grid.coords(),
         },
         attrs={
             "source_id": source_id,
@@ -46,16 +45,12 @@ def write_cmip6_like(
         },
     )
     ds[variable].encoding.update(zlib=True, complevel=1, _FillValue=np.float32(1e20))
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4")
+    write_netcdf(ds, path)
 
 
 def read_cmip6_variable(path: str | Path, variable: str) -> xr.DataArray:
     """One CMOR variable, its time snapped to the day, SIC converted to a fraction."""
-    with xr.open_dataset(path, engine="netcdf4") as ds:
-        if variable not in ds:
-            raise ValueError(f"{path}: no variable {variable!r} (has {sorted(ds.data_vars)})")
-        da = ds[variable].load()
+    da = read_variable(path, variable)
     da = da.assign_coords(time=da["time"].dt.floor("D"))
     if variable == "siconca":
         da = da / 100.0

@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from floecast.grid import Ease2Grid
-from floecast.io import atomic_path
+from floecast.io import read_variable, write_netcdf
 
 ERA5_VARIABLES: dict[str, dict[str, str]] = {
     "t2m": {"long_name": "2 metre temperature", "units": "K", "GRIB_paramId": "167"},
@@ -38,22 +38,17 @@ def write_era5_like(path: str | Path, grid: Ease2Grid, variable: str, dates: pd.
         },
         coords={
             "valid_time": ("valid_time", dates.values, {"standard_name": "time", "long_name": "time"}),
-            "yc": ("yc", grid.yc, {"units": "m", "standard_name": "projection_y_coordinate"}),
-            "xc": ("xc", grid.xc, {"units": "m", "standard_name": "projection_x_coordinate"}),
+            **grid.coords(),
         },
         attrs={"GRIB_centre": "ecmf", "Conventions": "CF-1.7", "institution": "synthetic (floecast)"},
     )
     ds[variable].encoding.update(zlib=True, complevel=1)
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4")
+    write_netcdf(ds, path)
 
 
 def read_era5_variable(path: str | Path, variable: str) -> xr.DataArray:
     """One variable with a ``time`` dimension, loaded, its range checked."""
-    with xr.open_dataset(path, engine="netcdf4") as ds:
-        if variable not in ds:
-            raise ValueError(f"{path}: no variable {variable!r} (has {sorted(ds.data_vars)})")
-        da = ds[variable].rename(valid_time="time").load()
+    da = read_variable(path, variable).rename(valid_time="time")
     low, high = VALID_RANGE[variable]
     finite = da.values[np.isfinite(da.values)]
     if finite.size and (finite.min() < low or finite.max() > high):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,6 +28,7 @@ from scipy.ndimage import gaussian_filter
 from scipy.special import expit, logit
 
 from floecast.grid import Ease2Grid
+from floecast.io import atomic_path
 from floecast.sources.cmip6 import CMIP6_VARIABLES, write_cmip6_like
 from floecast.sources.era5 import write_era5_like
 from floecast.sources.nsidc import fit_extent_model
@@ -217,10 +217,10 @@ def write_sic_year(out_dir: str, grid: Ease2Grid, year: int, last_day: dt.date, 
     end = min(dt.date(year, 12, 31), last_day)
     days = simulate(grid, dt.date(year, 1, 1), end, params)
     status = np.where(days.land, STATUS_LAND, 0).astype(np.int16)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for i, day in enumerate(days.dates.date):
-        write_osisaf_file(out / osisaf_filename(grid.hemisphere, day), grid, day, days.sic[i], status)
+    with atomic_path(out_dir) as tmp:  # the year's directory appears complete or not at all
+        tmp.mkdir()
+        for i, day in enumerate(days.dates.date):
+            write_osisaf_file(tmp / osisaf_filename(grid.hemisphere, day), grid, day, days.sic[i], status)
     return len(days.dates)
 
 
