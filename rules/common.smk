@@ -89,6 +89,16 @@ def raw_atmos(wildcards):
     )
 
 
+def raw_wind_partner(wildcards):
+    """The other wind component, needed to rotate latitude/longitude winds to the grid."""
+    partner = {"u10": "v10", "v10": "u10"}.get(wildcards.variable)
+    if partner is None:
+        return []
+    return "data/raw/{source}/{partner}/{w.hemi}/{w.year}.nc".format(
+        source=config["sources"]["atmos"], partner=partner, w=wildcards
+    )
+
+
 def raw_cmip6(wildcards):
     return "data/raw/{source}/cmip6/{w.cmip6_run}/{name}/{w.hemi}.nc".format(
         source=config["sources"]["cmip6"],

@@ -24,7 +24,8 @@ rule regrid_sic:
 
 rule regrid_atmos:
     input:
-        raw_atmos,
+        raw=raw_atmos,
+        partner=raw_wind_partner,
     output:
         "data/interim/{hemi}/obs/{variable}/{year}.nc",
     log:
@@ -38,9 +39,12 @@ rule regrid_atmos:
         runtime=30,
     params:
         coarsen=COARSEN,
+        partner=lambda w, input: f"--partner {input.partner}" if input.partner else "",
+        weights="data/interim/{hemi}/weights",
     shell:
         "floecast regrid {wildcards.variable} --hemisphere {wildcards.hemi}"
-        " --coarsen {params.coarsen} --raw {input} --out {output} > {log} 2>&1"
+        " --coarsen {params.coarsen} --raw {input.raw} {params.partner}"
+        " --weights-cache {params.weights} --out {output} > {log} 2>&1"
 
 
 rule regrid_cmip6:

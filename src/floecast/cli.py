@@ -70,11 +70,13 @@ def cmd_regrid(args: argparse.Namespace) -> None:
     grid = Ease2Grid(args.hemisphere, args.coarsen)
     if args.variable == "sic":
         if args.cmip6:
-            preprocess.regrid_cmip6_sic(args.raw, args.out, grid)
+            preprocess.regrid_cmip6_sic(args.raw, args.out, grid, cache_dir=args.weights_cache)
         else:
             preprocess.regrid_sic_year(args.raw, args.out, grid)
     else:
-        preprocess.regrid_atmos(args.raw, args.out, grid, args.variable, cmip6=args.cmip6)
+        preprocess.regrid_atmos(
+            args.raw, args.out, grid, args.variable, cmip6=args.cmip6, partner_path=args.partner, cache_dir=args.weights_cache
+        )
     log.info("wrote %s", args.out)
 
 
@@ -196,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     _grid_args(p)
     p.add_argument("--raw", required=True, help="raw file, or the directory of a year of daily SIC files")
     p.add_argument("--cmip6", action="store_true", help="the raw file is a CMIP6 (CMOR) file")
+    p.add_argument("--partner", help="the other wind component's raw file (to rotate lat/lon winds to the grid)")
+    p.add_argument("--weights-cache", help="folder caching the regridding weights per source grid")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_regrid)
 

@@ -19,7 +19,7 @@ import pandas as pd
 import xarray as xr
 from scipy.ndimage import uniform_filter1d
 
-from floecast import __version__
+from floecast import __version__, regrid
 from floecast.grid import Ease2Grid
 from floecast.io import atomic_path, read_variable, write_netcdf
 from floecast.sources.cmip6 import CANONICAL_TO_CMIP6, read_cmip6_variable
@@ -76,33 +76,68 @@ def regrid_sic_year(raw_dir: str | Path, out_path: str | Path, grid: Ease2Grid) 
     return ds
 
 
-def _regridded(da: xr.DataArray, path: str | Path, grid: Ease2Grid) -> np.ndarray:
+LAT_NAMES, LON_NAMES = ("latitude", "lat"), ("longitude", "lon")
+WIND_PARTNER = {"u10": "v10", "v10": "u10"}
+
+
+def _latlon_dims(da: xr.DataArray) -> tuple[str, str] | None:
+    lat = next((d for d in LAT_NAMES if d in da.dims), None)
+    lon = next((d for d in LON_NAMES if d in da.dims), None)
+    return (lat, lon) if lat and lon else None
+
+
+def _regridded(da: xr.DataArray, path: str | Path, grid: Ease2Grid, cache_dir: str | Path | None = None) -> np.ndarray:
+    """(time, y, x) float32 on ``grid``: passed through if already on it, else bilinear from lat/lon."""
     if "yc" in da.dims and "xc" in da.dims:
         _check_grid(path, da.shape, grid)
         return da.transpose("time", "yc", "xc").values.astype(np.float32)
-    raise NotImplementedError(
-        f"{path}: regridding from dims {da.dims} to EASE2 is not implemented yet "
-        "(latitude/longitude sources arrive with the production preprocessing)"
-    )
+    dims = _latlon_dims(da)
+    if dims is None:
+        raise ValueError(f"{path}: cannot regrid dims {da.dims}: expected (yc, xc) or latitude/longitude")
+    weights = regrid.cached_weights(da[dims[0]].values, da[dims[1]].values, grid, cache_dir)
+    return regrid.apply(weights, da.transpose("time", *dims).values, grid)
 
 
-def regrid_atmos(raw_path: str | Path, out_path: str | Path, grid: Ease2Grid, variable: str, cmip6: bool = False) -> None:
-    """One atmospheric variable (ERA5 short name or its CMIP6 counterpart) onto EASE2."""
+def _read_atmos(raw_path: str | Path, variable: str, cmip6: bool) -> xr.DataArray:
     if cmip6:
-        da = read_cmip6_variable(raw_path, CANONICAL_TO_CMIP6[variable])
-    else:
-        da = read_era5_variable(raw_path, variable)
-    values = _regridded(da, raw_path, grid)
+        return read_cmip6_variable(raw_path, CANONICAL_TO_CMIP6[variable])
+    return read_era5_variable(raw_path, variable)
+
+
+def regrid_atmos(
+    raw_path: str | Path,
+    out_path: str | Path,
+    grid: Ease2Grid,
+    variable: str,
+    cmip6: bool = False,
+    partner_path: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+) -> None:
+    """One atmospheric variable (ERA5 short name or its CMIP6 counterpart) onto EASE2.
+
+    Winds on latitude/longitude grids are east/north components: they are rotated to the
+    grid's x/y axes, which needs the other component's file (``partner_path``). Fields
+    already on the EASE2 grid (the synthetic source) are grid-relative and pass through.
+    """
+    da = _read_atmos(raw_path, variable, cmip6)
+    values = _regridded(da, raw_path, grid, cache_dir)
+    if variable in WIND_PARTNER and _latlon_dims(da) is not None:
+        if partner_path is None:
+            raise ValueError(f"{raw_path}: rotating {variable} to the grid axes needs the {WIND_PARTNER[variable]} file")
+        other = _regridded(_read_atmos(partner_path, WIND_PARTNER[variable], cmip6), partner_path, grid, cache_dir)
+        u, v = (values, other) if variable == "u10" else (other, values)
+        x, y = regrid.rotate_winds(u, v, grid)
+        values = (x if variable == "u10" else y).astype(np.float32)
     if not np.isfinite(values).all():
-        raise ValueError(f"{raw_path}: {variable} has missing values")
+        raise ValueError(f"{raw_path}: {variable} has missing values on the EASE2 grid (source area too small?)")
     ds = xr.Dataset({variable: (("time", "yc", "xc"), values)}, coords={"time": da["time"].values, **grid.coords()})
     _write_interim(ds, out_path)
 
 
-def regrid_cmip6_sic(raw_path: str | Path, out_path: str | Path, grid: Ease2Grid) -> None:
+def regrid_cmip6_sic(raw_path: str | Path, out_path: str | Path, grid: Ease2Grid, cache_dir: str | Path | None = None) -> None:
     """CMIP6 ``siconca`` onto EASE2; the model's land is where SIC is never defined."""
     da = read_cmip6_variable(raw_path, "siconca")
-    values = _regridded(da, raw_path, grid)
+    values = _regridded(da, raw_path, grid, cache_dir)
     land = ~np.isfinite(values).any(axis=0)
     ds = xr.Dataset(
         {
