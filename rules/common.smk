@@ -1,6 +1,8 @@
 # Shared helpers: config checks, paths and input functions (no rules here).
 import json
 
+import pandas as pd
+
 from floecast.config import ConfigError, check, training_spec
 
 try:
@@ -28,6 +30,7 @@ THREADS = config["train"]["threads"]
 wildcard_constraints:
     hemi="north|south",
     year=r"\d{4}",
+    period=r"\d{4}(/\d{2})?",
     date=r"\d{4}-\d{2}-\d{2}",
     member=r"\d+",
     variable="|".join(ATMOS_VARIABLES),
@@ -53,7 +56,7 @@ def bench_path(name):
 
 
 LOG_WILDCARDS = {
-    "ingest_sic": ["sic_source", "hemi", "year"],
+    "ingest_sic": ["sic_source", "hemi", "period"],
     "ingest_atmos": ["atmos_source", "variable", "hemi", "year"],
     "ingest_cmip6": ["cmip6_source", "cmip6_run", "cmor", "hemi"],
     "regrid_sic": ["hemi", "year"],
@@ -71,16 +74,34 @@ LOG_WILDCARDS = {
 }
 
 
+def period_args(wildcards):
+    """`--year YYYY [--month MM]` of a SIC ingest job's period (YYYY or YYYY/MM)."""
+    year, _, month = wildcards.period.partition("/")
+    return f"--year {year}" + (f" --month {month}" if month else "")
+
+
 def last_day(wildcards):
-    """The last day to fetch in a year: 31 December, or the end of the data period."""
-    return min(f"{wildcards.year}-12-31", DATA_END)
+    """The last day to fetch: the end of the year (or month), or of the data period."""
+    period = getattr(wildcards, "period", wildcards.get("year"))
+    year, _, month = period.partition("/")
+    end = (pd.Timestamp(f"{year}-{month or 12}-01") + pd.offsets.MonthEnd(1)).date()
+    return min(end.isoformat(), DATA_END)
+
+
+# Downloads are fetched a month per job, so a failure loses little; the synthetic
+# generator writes a year per job (its days are cheap and coherent within a job).
+SIC_JOBS_PER_YEAR = 1 if config["sources"]["sic"] == "synthetic" else 12
 
 
 def raw_sic(wildcards):
-    """A year of daily SIC files as delivered by the configured source."""
-    return "data/raw/{source}/ice_conc/{w.hemi}/{w.year}".format(
+    """A year of daily SIC files as delivered: one folder, or one per month up to the data end."""
+    base = "data/raw/{source}/ice_conc/{w.hemi}/{w.year}".format(
         source=config["sources"]["sic"], w=wildcards
     )
+    if SIC_JOBS_PER_YEAR == 1:
+        return [base]
+    last = 12 if int(wildcards.year) < int(DATA_END[:4]) else int(DATA_END[5:7])
+    return [f"{base}/{month:02d}" for month in range(1, last + 1)]
 
 
 def raw_atmos(wildcards):

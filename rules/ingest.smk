@@ -3,7 +3,7 @@
 
 rule ingest_sic:
     output:
-        directory("data/raw/{sic_source}/ice_conc/{hemi}/{year}"),
+        directory("data/raw/{sic_source}/ice_conc/{hemi}/{period}"),
     log:
         log_path("ingest_sic"),
     benchmark:
@@ -15,12 +15,13 @@ rule ingest_sic:
         mem_mb=1000,
         runtime=60,
     params:
+        period=period_args,
         last_day=last_day,
         coarsen=COARSEN,
         seed=config["synthetic"]["seed"],
     shell:
         "floecast ingest sic --source {wildcards.sic_source} --hemisphere {wildcards.hemi}"
-        " --coarsen {params.coarsen} --year {wildcards.year} --last-day {params.last_day}"
+        " --coarsen {params.coarsen} {params.period} --last-day {params.last_day}"
         " --seed {params.seed} --out {output} > {log} 2>&1"
 
 

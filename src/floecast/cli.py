@@ -39,6 +39,8 @@ def _spec(text: str) -> dict:
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:
+    import pandas as pd
+
     from floecast.grid import Ease2Grid
     from floecast.sources import synthetic
 
@@ -50,7 +52,9 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     grid = Ease2Grid(args.hemisphere, args.coarsen)
     params = synthetic.SyntheticParams(seed=args.seed)
     if args.kind == "sic":
-        count = synthetic.write_sic_year(args.out, grid, args.year, args.last_day, params)
+        first = dt.date(args.year, args.month or 1, 1)
+        last = (first + pd.offsets.MonthEnd(1)).date() if args.month else dt.date(args.year, 12, 31)
+        count = synthetic.write_sic_days(args.out, grid, first, min(last, args.last_day), params)
         log.info("wrote %d daily OSI-SAF files to %s", count, args.out)
     elif args.kind == "atmos":
         synthetic.write_atmos_year(args.out, grid, args.variable, args.year, args.last_day, params)
@@ -70,12 +74,12 @@ def cmd_regrid(args: argparse.Namespace) -> None:
     grid = Ease2Grid(args.hemisphere, args.coarsen)
     if args.variable == "sic":
         if args.cmip6:
-            preprocess.regrid_cmip6_sic(args.raw, args.out, grid, cache_dir=args.weights_cache)
+            preprocess.regrid_cmip6_sic(args.raw[0], args.out, grid, cache_dir=args.weights_cache)
         else:
             preprocess.regrid_sic_year(args.raw, args.out, grid)
     else:
         preprocess.regrid_atmos(
-            args.raw, args.out, grid, args.variable, cmip6=args.cmip6, partner_path=args.partner, cache_dir=args.weights_cache
+            args.raw[0], args.out, grid, args.variable, cmip6=args.cmip6, partner_path=args.partner, cache_dir=args.weights_cache
         )
     log.info("wrote %s", args.out)
 
@@ -183,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True)
     _grid_args(p)
     p.add_argument("--year", type=int, help="year to fetch (sic, atmos)")
+    p.add_argument("--month", type=int, help="month to fetch (sic; default: the whole year)")
     p.add_argument("--last-day", type=_date, default=dt.date.max, help="last day to fetch in that year")
     p.add_argument("--variable", help="ERA5 short name (atmos) or CMOR name (cmip6)")
     p.add_argument("--model", help="CMIP6 source_id")
@@ -196,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("regrid", help="raw file(s) -> one EASE2 interim file")
     p.add_argument("variable", choices=["sic", "t2m", "u10", "v10"])
     _grid_args(p)
-    p.add_argument("--raw", required=True, help="raw file, or the directory of a year of daily SIC files")
+    p.add_argument("--raw", nargs="+", required=True, help="raw file, or the folders of a year's daily SIC files")
     p.add_argument("--cmip6", action="store_true", help="the raw file is a CMIP6 (CMOR) file")
     p.add_argument("--partner", help="the other wind component's raw file (to rotate lat/lon winds to the grid)")
     p.add_argument("--weights-cache", help="folder caching the regridding weights per source grid")

@@ -42,11 +42,13 @@ def _write_interim(ds: xr.Dataset, out_path: str | Path) -> None:
     write_netcdf(ds, out_path)
 
 
-def regrid_sic_year(raw_dir: str | Path, out_path: str | Path, grid: Ease2Grid) -> xr.Dataset:
-    """Stack a year of OSI-SAF daily files; missing days are filled linearly in time and flagged."""
-    files = sorted(Path(raw_dir).glob("ice_conc_*.nc"))
+def regrid_sic_year(raw_dirs: str | Path | Sequence[str | Path], out_path: str | Path, grid: Ease2Grid) -> xr.Dataset:
+    """Stack OSI-SAF daily files (a year, from one folder or one per month); missing days
+    are filled linearly in time and flagged."""
+    folders = [raw_dirs] if isinstance(raw_dirs, str | Path) else list(raw_dirs)
+    files = sorted((f for folder in folders for f in Path(folder).glob("ice_conc_*.nc")), key=lambda f: f.name)
     if not files:
-        raise FileNotFoundError(f"{raw_dir}: no OSI-SAF ice_conc files")
+        raise FileNotFoundError(f"{', '.join(map(str, folders))}: no OSI-SAF ice_conc files")
     days = pd.DatetimeIndex([pd.Timestamp(date_from_filename(f.name)) for f in files])
     fields, land = [], None
     for f in files:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -212,16 +213,20 @@ def cmip6_like_params(seed: int, member_index: int) -> SyntheticParams:
     )
 
 
-def write_sic_year(out_dir: str, grid: Ease2Grid, year: int, last_day: dt.date, params: SyntheticParams) -> int:
-    """Write the OSI-SAF daily files of one year (up to ``last_day``); returns the count."""
-    end = min(dt.date(year, 12, 31), last_day)
-    days = simulate(grid, dt.date(year, 1, 1), end, params)
+def write_sic_days(out_dir: str | Path, grid: Ease2Grid, first_day: dt.date, last_day: dt.date, params: SyntheticParams) -> int:
+    """Write the OSI-SAF daily files of first_day..last_day into ``out_dir``; returns the count."""
+    days = simulate(grid, first_day, last_day, params)
     status = np.where(days.land, STATUS_LAND, 0).astype(np.int16)
-    with atomic_path(out_dir) as tmp:  # the year's directory appears complete or not at all
+    with atomic_path(out_dir) as tmp:  # the period's directory appears complete or not at all
         tmp.mkdir()
         for i, day in enumerate(days.dates.date):
             write_osisaf_file(tmp / osisaf_filename(grid.hemisphere, day), grid, day, days.sic[i], status)
     return len(days.dates)
+
+
+def write_sic_year(out_dir: str | Path, grid: Ease2Grid, year: int, last_day: dt.date, params: SyntheticParams) -> int:
+    """``write_sic_days`` for one year, up to ``last_day``."""
+    return write_sic_days(out_dir, grid, dt.date(year, 1, 1), min(dt.date(year, 12, 31), last_day), params)
 
 
 def write_atmos_year(path: str, grid: Ease2Grid, variable: str, year: int, last_day: dt.date, params: SyntheticParams) -> None:
