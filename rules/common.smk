@@ -80,6 +80,13 @@ def period_args(wildcards):
     return f"--year {year}" + (f" --month {month}" if month else "")
 
 
+def first_day(wildcards):
+    """The first day to fetch: the start of the year (or month), or of the data period."""
+    period = getattr(wildcards, "period", wildcards.get("year"))
+    year, _, month = period.partition("/")
+    return max(f"{year}-{month or '01'}-01", DATA_START)
+
+
 def last_day(wildcards):
     """The last day to fetch: the end of the year (or month), or of the data period."""
     period = getattr(wildcards, "period", wildcards.get("year"))
@@ -100,8 +107,9 @@ def raw_sic(wildcards):
     )
     if SIC_JOBS_PER_YEAR == 1:
         return [base]
+    first = 1 if int(wildcards.year) > int(DATA_START[:4]) else int(DATA_START[5:7])
     last = 12 if int(wildcards.year) < int(DATA_END[:4]) else int(DATA_END[5:7])
-    return [f"{base}/{month:02d}" for month in range(1, last + 1)]
+    return [f"{base}/{month:02d}" for month in range(first, last + 1)]
 
 
 def raw_atmos(wildcards):

@@ -16,13 +16,17 @@ rule ingest_sic:
         runtime=60,
     params:
         period=period_args,
+        first_day=first_day,
         last_day=last_day,
         coarsen=COARSEN,
         seed=config["synthetic"]["seed"],
+        base_url=config["osisaf"]["base_url"],
+        bad_days=config["osisaf"]["known_bad_days"],
     shell:
         "floecast ingest sic --source {wildcards.sic_source} --hemisphere {wildcards.hemi}"
-        " --coarsen {params.coarsen} {params.period} --last-day {params.last_day}"
-        " --seed {params.seed} --out {output} > {log} 2>&1"
+        " --coarsen {params.coarsen} {params.period} --first-day {params.first_day}"
+        " --last-day {params.last_day} --seed {params.seed} --base-url {params.base_url}"
+        " --known-bad-days {params.bad_days} --out {output} > {log} 2>&1"
 
 
 rule ingest_atmos:
@@ -39,13 +43,15 @@ rule ingest_atmos:
         mem_mb=2000,
         runtime=120,
     params:
+        first_day=first_day,
         last_day=last_day,
         coarsen=COARSEN,
         seed=config["synthetic"]["seed"],
     shell:
         "floecast ingest atmos --source {wildcards.atmos_source} --variable {wildcards.variable}"
         " --hemisphere {wildcards.hemi} --coarsen {params.coarsen} --year {wildcards.year}"
-        " --last-day {params.last_day} --seed {params.seed} --out {output} > {log} 2>&1"
+        " --first-day {params.first_day} --last-day {params.last_day} --seed {params.seed}"
+        " --out {output} > {log} 2>&1"
 
 
 rule ingest_cmip6:
@@ -68,8 +74,9 @@ rule ingest_cmip6:
         years=config["cmip6"]["years"],
         coarsen=COARSEN,
         seed=config["synthetic"]["seed"],
+        index_url=config["esgf"]["index_url"],
     shell:
         "floecast ingest cmip6 --source {wildcards.cmip6_source} --variable {wildcards.cmor}"
         " --model {params.model} --member {params.member} --member-index {params.index}"
         " --years {params.years} --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"
-        " --seed {params.seed} --out {output} > {log} 2>&1"
+        " --seed {params.seed} --base-url {params.index_url} --out {output} > {log} 2>&1"

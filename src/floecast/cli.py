@@ -38,33 +38,61 @@ def _spec(text: str) -> dict:
     return json.loads(text)
 
 
-def cmd_ingest(args: argparse.Namespace) -> None:
-    import pandas as pd
+def _month_bounds(year: int, month: int | None) -> tuple[dt.date, dt.date]:
+    """First and last day of a month, or of the year when ``month`` is None."""
+    if month is None:
+        return dt.date(year, 1, 1), dt.date(year, 12, 31)
+    first = dt.date(year, month, 1)
+    return first, (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1))
 
+
+def cmd_ingest(args: argparse.Namespace) -> None:
     from floecast.grid import Ease2Grid
     from floecast.sources import synthetic
 
-    if args.source != "synthetic":
-        raise SystemExit(
-            f"floecast ingest: the {args.source!r} client is not in this version; "
-            "use sources: synthetic (the real OSI-SAF, ERA5 and ESGF clients are tracked in the data-sources issue)"
-        )
     grid = Ease2Grid(args.hemisphere, args.coarsen)
-    params = synthetic.SyntheticParams(seed=args.seed)
-    if args.kind == "sic":
-        first = dt.date(args.year, args.month or 1, 1)
-        last = (first + pd.offsets.MonthEnd(1)).date() if args.month else dt.date(args.year, 12, 31)
-        count = synthetic.write_sic_days(args.out, grid, first, min(last, args.last_day), params)
-        log.info("wrote %d daily OSI-SAF files to %s", count, args.out)
-    elif args.kind == "atmos":
-        synthetic.write_atmos_year(args.out, grid, args.variable, args.year, args.last_day, params)
-        log.info("wrote %s %d to %s", args.variable, args.year, args.out)
-    else:
-        member_params = synthetic.cmip6_like_params(args.seed, args.member_index)
-        synthetic.write_cmip6_like_run(
-            args.out, grid, args.variable, args.years[0], args.years[1], args.model, args.member, member_params
+    first, last = _month_bounds(args.year, args.month) if args.year else (None, None)
+    if args.first_day and first:
+        first = max(first, args.first_day)
+    if args.source == "synthetic":
+        params = synthetic.SyntheticParams(seed=args.seed)
+        if args.kind == "sic":
+            count = synthetic.write_sic_days(args.out, grid, first, min(last, args.last_day), params)
+            log.info("wrote %d daily OSI-SAF files to %s", count, args.out)
+        elif args.kind == "atmos":
+            synthetic.write_atmos_days(args.out, grid, args.variable, first, min(last, args.last_day), params)
+            log.info("wrote %s %d to %s", args.variable, args.year, args.out)
+        else:
+            member_params = synthetic.cmip6_like_params(args.seed, args.member_index)
+            synthetic.write_cmip6_like_run(
+                args.out, grid, args.variable, args.years[0], args.years[1], args.model, args.member, member_params
+            )
+            log.info("wrote CMIP6-like %s %s %s to %s", args.model, args.member, args.variable, args.out)
+    elif args.kind == "sic" and args.source == "osisaf":
+        from floecast.sources.osisaf import THREDDS_BASE, fetch_osisaf_period
+
+        # OSI-SAF delivers the 25 km grid whatever the configured grid; regrid coarsens it
+        counts = fetch_osisaf_period(
+            args.base_url or THREDDS_BASE,
+            Ease2Grid(args.hemisphere, 1),
+            first,
+            min(last, args.last_day),
+            args.out,
+            known_bad_days=args.known_bad_days,
         )
-        log.info("wrote CMIP6-like %s %s %s to %s", args.model, args.member, args.variable, args.out)
+        log.info("OSI-SAF %s %s: %s", args.hemisphere, args.out, counts)
+    elif args.kind == "cmip6" and args.source == "esgf":
+        from floecast.sources.cmip6 import assemble_run
+        from floecast.sources.esgf import DEFAULT_INDEX_URL, fetch_variable
+
+        downloads = Path(args.out).parent / "files"  # shared by both hemispheres' jobs
+        paths = fetch_variable(
+            args.base_url or DEFAULT_INDEX_URL, args.model, args.member, args.variable, args.years[0], args.years[1], downloads
+        )
+        assemble_run(paths, args.variable, args.years[0], args.years[1], args.hemisphere, args.out)
+        log.info("ESGF %s %s %s: %d files -> %s", args.model, args.member, args.variable, len(paths), args.out)
+    else:
+        raise SystemExit(f"floecast ingest {args.kind}: no client for source {args.source!r} in this version")
 
 
 def cmd_regrid(args: argparse.Namespace) -> None:
@@ -195,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--member-index", type=int, default=0, help="position of the CMIP6 run in the config (seeds it)")
     p.add_argument("--years", type=int, nargs=2, help="first and last year (cmip6)")
     p.add_argument("--seed", type=int, default=42, help="seed of the synthetic source")
+    p.add_argument("--first-day", type=_date, help="first day to fetch in that year")
+    p.add_argument("--base-url", help="service address: OSI-SAF THREDDS fileServer base, or ESGF index")
+    p.add_argument("--known-bad-days", nargs="*", default=[], help="provider days never to use (YYYY-MM-DD)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_ingest)
 

@@ -7,6 +7,7 @@ the 25 km centres in each block and its cells are exactly equal-area.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -114,4 +115,6 @@ def coarsen_blocks(field: np.ndarray, factor: int) -> np.ndarray:
     if ny % factor or nx % factor:
         raise ValueError(f"shape {field.shape} is not divisible by {factor}")
     blocks = field.reshape(*lead, ny // factor, factor, nx // factor, factor)
-    return np.nanmean(blocks, axis=(-3, -1))
+    with warnings.catch_warnings():  # an all-NaN block (e.g. all land) is NaN, as intended
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(blocks, axis=(-3, -1))

@@ -20,7 +20,7 @@ import xarray as xr
 from scipy.ndimage import uniform_filter1d
 
 from floecast import __version__, regrid
-from floecast.grid import Ease2Grid
+from floecast.grid import BASE_SIZE, Ease2Grid, coarsen_blocks
 from floecast.io import atomic_path, read_variable, write_netcdf
 from floecast.sources.cmip6 import CANONICAL_TO_CMIP6, read_cmip6_variable
 from floecast.sources.era5 import read_era5_variable
@@ -53,9 +53,13 @@ def regrid_sic_year(raw_dirs: str | Path | Sequence[str | Path], out_path: str |
     fields, land = [], None
     for f in files:
         sic, flag = read_osisaf_file(f)
+        day_land = (flag & STATUS_LAND).astype(bool) | (flag & STATUS_LAKE).astype(bool)
+        if sic.shape == (BASE_SIZE, BASE_SIZE) and grid.coarsen > 1:  # 25 km files, coarser grid
+            sic = coarsen_blocks(np.where(day_land, np.nan, sic), grid.coarsen)
+            day_land = coarsen_blocks(day_land.astype(np.float32), grid.coarsen) > 0.5
         _check_grid(f, sic.shape, grid)
         if land is None:
-            land = (flag & STATUS_LAND).astype(bool) | (flag & STATUS_LAKE).astype(bool)
+            land = day_land
         fields.append(np.where(land, np.nan, sic))
     sic = xr.DataArray(np.stack(fields), dims=("time", "yc", "xc"), coords={"time": days})
     full = pd.date_range(days[0], days[-1], freq="D")

@@ -6,6 +6,7 @@ are on each model's native grid; the synthetic CMIP6-like run writes them on EAS
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,3 +56,26 @@ def read_cmip6_variable(path: str | Path, variable: str) -> xr.DataArray:
     if variable == "siconca":
         da = da / 100.0
     return da
+
+
+def assemble_run(
+    paths: Sequence[str | Path], variable: str, first_year: int, last_year: int, hemisphere: str, out_path: str | Path
+) -> None:
+    """The delivered files of one run and variable -> one file of whole days over the years,
+    on the model's grid cut to the hemisphere, in the standard calendar (days a 365-day or
+    360-day calendar lacks are interpolated in time)."""
+    arrays = [read_variable(path, variable) for path in paths]
+    da = xr.concat(arrays, dim="time").sortby("time")
+    da = da.sel(time=slice(f"{first_year}-01-01", f"{last_year}-12-31"))
+    if da.sizes["time"] == 0:
+        raise ValueError(f"{paths[0]}: no {variable} days in {first_year}-{last_year}")
+    calendar = da["time"].dt.calendar
+    if calendar not in ("standard", "gregorian", "proleptic_gregorian"):
+        da = da.convert_calendar("standard", align_on="date", missing=np.nan).interpolate_na("time")
+    da = da.assign_coords(time=pd.DatetimeIndex(da["time"].values).normalize() + pd.Timedelta(hours=12))
+    lat = next(name for name in ("lat", "latitude") if name in da.dims)
+    da = da.where(da[lat] >= 15, drop=True) if hemisphere == "north" else da.where(da[lat] <= -15, drop=True)
+    ds = da.to_dataset(name=variable)
+    ds[variable].attrs.update(units=CMIP6_VARIABLES[variable][1])
+    ds[variable].encoding.update(zlib=True, complevel=1, _FillValue=np.float32(1e20))
+    write_netcdf(ds.astype(np.float32), out_path)

@@ -407,3 +407,31 @@ def download_file(
             session.close()
     tried = "; ".join(failures) if failures else "no HTTPServer URL"
     raise EsgfError(f"{esgf_file.title}: download failed from every data node: {tried}")
+
+
+def fetch_variable(
+    index_url: str | Sequence[str],
+    source_id: str,
+    member_id: str,
+    variable_id: str,
+    first_year: int,
+    last_year: int,
+    target_dir: str | os.PathLike[str],
+    session: requests.Session | None = None,
+) -> list[Path]:
+    """Every daily file of one model run and variable that overlaps the years, downloaded
+    (or already there and valid) into ``target_dir``; their paths in time order."""
+    files = search_files(
+        index_url,
+        source_id,
+        member_id,
+        experiments_for_years(first_year, last_year),
+        daily_table(variable_id),
+        variable_id,
+        default_grid_label(source_id, variable_id),
+        session,
+    )
+    chosen = files_for_years(files, first_year, last_year)
+    if not chosen:
+        raise EsgfError(f"ESGF has no {source_id} {member_id} {variable_id} files for {first_year}-{last_year}")
+    return [download_file(f, target_dir, session) for f in chosen]

@@ -229,11 +229,19 @@ def write_sic_year(out_dir: str | Path, grid: Ease2Grid, year: int, last_day: dt
     return write_sic_days(out_dir, grid, dt.date(year, 1, 1), min(dt.date(year, 12, 31), last_day), params)
 
 
-def write_atmos_year(path: str, grid: Ease2Grid, variable: str, year: int, last_day: dt.date, params: SyntheticParams) -> None:
-    """Write one ERA5-like variable for one year (up to ``last_day``)."""
-    end = min(dt.date(year, 12, 31), last_day)
-    days = simulate(grid, dt.date(year, 1, 1), end, params)
+def write_atmos_days(
+    path: str | Path, grid: Ease2Grid, variable: str, first_day: dt.date, last_day: dt.date, params: SyntheticParams
+) -> None:
+    """Write one ERA5-like variable for first_day..last_day."""
+    days = simulate(grid, first_day, last_day, params)
     write_era5_like(path, grid, variable, days.dates, getattr(days, variable))
+
+
+def write_atmos_year(
+    path: str | Path, grid: Ease2Grid, variable: str, year: int, last_day: dt.date, params: SyntheticParams
+) -> None:
+    """``write_atmos_days`` for one year, up to ``last_day``."""
+    write_atmos_days(path, grid, variable, dt.date(year, 1, 1), min(dt.date(year, 12, 31), last_day), params)
 
 
 def write_cmip6_like_run(
