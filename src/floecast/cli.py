@@ -17,6 +17,7 @@ from pathlib import Path
 from floecast import __version__
 
 log = logging.getLogger("floecast")
+POLL_NOT_YET = 3  # exit status of `floecast poll` when the inputs are not all there yet
 
 
 def _date(text: str) -> dt.date:
@@ -192,6 +193,17 @@ def cmd_plot(args: argparse.Namespace) -> None:
     log.info("wrote %s and %s", args.maps, args.extent)
 
 
+def cmd_poll(args: argparse.Namespace) -> int:
+    from floecast.config import load
+    from floecast.poll import poll
+
+    config = load(args.config)
+    target = args.date or dt.datetime.now(dt.UTC).date()
+    state = poll(config, target, args.state)
+    print(json.dumps(state, indent=2))
+    return 0 if state["ready"] else POLL_NOT_YET
+
+
 def cmd_check_config(args: argparse.Namespace) -> None:
     from floecast.config import load
 
@@ -299,6 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extent", required=True)
     p.set_defaults(func=cmd_plot)
 
+    p = sub.add_parser("poll", help="newest day of each source; exit 0 when the init date's inputs are all there, 3 if not")
+    p.add_argument("--config", required=True, help="the workflow config (sources and their addresses)")
+    p.add_argument("--date", type=_date, help="init date to check (default: today, UTC)")
+    p.add_argument("--state", default="data/poll/state.json", help="where to write the state file")
+    p.set_defaults(func=cmd_poll)
+
     p = sub.add_parser("check-config", help="validate a config file and print it with defaults filled in")
     p.add_argument("config")
     p.set_defaults(func=cmd_check_config)
@@ -311,11 +329,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     try:
-        args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, NotImplementedError) as err:
+        return args.func(args) or 0
+    except (ValueError, KeyError, FileNotFoundError, NotImplementedError, RuntimeError) as err:
         log.error("%s", err)
         return 1
-    return 0
 
 
 if __name__ == "__main__":
