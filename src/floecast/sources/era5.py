@@ -253,7 +253,8 @@ def make_cds_client(
     """``cdsapi.Client`` with credentials from ``~/.cdsapirc`` or ``CDSAPI_URL``/``CDSAPI_KEY``.
 
     ``retry_max`` and ``sleep_max`` set cdsapi's own retries of transient HTTP errors and
-    its polling backoff (see the module docstring); no progress bar.
+    its polling backoff (see the module docstring); no progress bar. Do not build a client
+    with cdsapi's ``debug=True`` for these fetches: cdsapi then logs the key itself.
     """
     import cdsapi  # imported here: the synthetic path does not need it
 
@@ -289,7 +290,8 @@ def _check_format(path: Path) -> None:
     size = path.stat().st_size
     if size == 0:
         raise _Bad("empty file (0 bytes)")
-    head = path.read_bytes()[:8] if size < 8 else path.open("rb").read(8)
+    with path.open("rb") as f:
+        head = f.read(8)
     if any(head.startswith(magic) for magic in _MAGIC):
         return
     if head.startswith(b"PK\x03\x04"):
@@ -409,7 +411,7 @@ def _daily_expver(hourly: np.ndarray) -> str:
 
 
 def _convert_delivery(
-    path: Path, meta: Era5Variable, year: int, month: int, days: list[int], area: list[float], grid_deg
+    path: Path, meta: Era5Variable, year: int, month: int, days: list[int], area: list[float], grid_deg: float | None
 ) -> xr.Dataset:
     """Check a delivered hourly file and return its daily means in the CDS layout."""
     _check_format(path)
@@ -495,6 +497,17 @@ def validate_era5_month(path: str | Path, variable: str, year: int, month: int, 
         raise ValueError(f"{path}: {exc}") from None
 
 
+def _valid_shorter_month(path: Path, variable: str, year: int, month: int) -> bool:
+    """Whether ``path`` is a valid file of the month's first days (an earlier operational run)."""
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            last = pd.DatetimeIndex(ds["valid_time"].values).max()
+        validate_era5_month(path, variable, year, month, last_day=last.date())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return True
+
+
 def era5t_days(path: str | Path) -> list[dt.date]:
     """The days of a raw-store file whose data are preliminary ERA5T (``expver`` 0005)."""
     with xr.open_dataset(path, engine="netcdf4") as ds:
@@ -563,8 +576,11 @@ def fetch_era5_month(
         try:
             validate_era5_month(target, variable, year, month, last_day=last_day)
         except ValueError as exc:
-            moved = reject(target, f"existing file invalid: {exc}")
-            log.warning("%s: existing %s is invalid, moved to %s; fetching again", what, target, moved)
+            if _valid_shorter_month(target, variable, year, month):
+                log.info("%s: %s holds fewer days, fetching the longer period", what, target)
+            else:
+                moved = reject(target, f"existing file invalid: {exc}")
+                log.warning("%s: existing %s is invalid, moved to %s; fetching again", what, target, moved)
         else:
             pending = era5t_days(target)
             if not (refetch_era5t and pending):
@@ -572,7 +588,11 @@ def fetch_era5_month(
                 return Era5Fetch(target, "skipped", pending)
             log.info("%s: %s holds %d ERA5T day(s), fetching again", what, target, len(pending))
 
-    client = client if client is not None else make_cds_client()
+    if client is None:
+        try:
+            client = make_cds_client()
+        except Exception as exc:  # cdsapi raises a bare Exception for missing credentials
+            raise CdsRequestError(f"{what}: cannot set up the CDS client: {exc}") from None
     secret = getattr(client, "key", None)
     target.parent.mkdir(parents=True, exist_ok=True)
     delivery = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.cds.nc"
@@ -584,7 +604,10 @@ def fetch_era5_month(
             detail = _scrub(f"{type(exc).__name__}: {exc}", secret)
             raise CdsRequestError(f"{what}: CDS request failed: {detail}") from None
         try:
-            daily = _convert_delivery(delivery, meta, year, month, days, era5_area(hemisphere, area_lat), grid_deg)
+            try:
+                daily = _convert_delivery(delivery, meta, year, month, days, era5_area(hemisphere, area_lat), grid_deg)
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:  # content too odd to check
+                raise _Bad(f"unreadable content ({type(exc).__name__}: {exc})") from None
         except _Bad as exc:
             moved = reject(delivery, str(exc), name=target.name)
             raise InvalidDelivery(
