@@ -47,11 +47,12 @@ rule ingest_atmos:
         last_day=last_day,
         coarsen=COARSEN,
         seed=config["synthetic"]["seed"],
+        area_lat=config["era5"]["area_lat"],
     shell:
         "floecast ingest atmos --source {wildcards.atmos_source} --variable {wildcards.variable}"
         " --hemisphere {wildcards.hemi} --coarsen {params.coarsen} --year {wildcards.year}"
         " --first-day {params.first_day} --last-day {params.last_day} --seed {params.seed}"
-        " --out {output} > {log} 2>&1"
+        " --area-lat {params.area_lat} --out {output} > {log} 2>&1"
 
 
 rule ingest_cmip6:

@@ -1,17 +1,20 @@
 """The workflow's ingest and preprocess rules on real protocols: OSI-SAF over a local
-THREDDS fileServer and CMIP6 over a local ESGF index with two data nodes. A second run
-fetches nothing."""
+THREDDS fileServer, ERA5 through cdsapi from a local CDS server, and CMIP6 over a local
+ESGF index with two data nodes. A second run fetches nothing."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 import yaml
+from servers.cds import CdsServer
 from servers.esgf import EsgfTestbed
 from servers.thredds import ThreddsServer
 from test_workflow import snakemake
@@ -26,8 +29,11 @@ NOT_PUBLISHED = dt.date(2021, 1, 1)
 TARGETS = [
     "data/interim/north/obs/sic/2019.nc",
     "data/interim/north/obs/sic/2021.nc",
+    "data/interim/north/obs/t2m/2021.nc",
+    "data/interim/north/obs/u10/2019.nc",
     "data/interim/north/cmip6/MRI-ESM2-0_r1i1p1f1/sic.nc",
 ]
+CDS_KEY = "00000000-test-key-0000"
 
 
 def _sic_field(grid: Ease2Grid) -> tuple[np.ndarray, np.ndarray]:
@@ -42,19 +48,23 @@ def services(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("services")
     full = Ease2Grid("north", 1)  # OSI-SAF files are on the 25 km grid
     sic, status = _sic_field(full)
-    with ThreddsServer(root / "thredds") as thredds, EsgfTestbed(root / "esgf") as esgf:
+    with (
+        ThreddsServer(root / "thredds") as thredds,
+        EsgfTestbed(root / "esgf") as esgf,
+        CdsServer(root / "cds", key=CDS_KEY, polls_accepted=0, polls_running=0) as cds,
+    ):
         for day in DAYS:
             if day != NOT_PUBLISHED:
                 rel = osisaf_url("", "north", day).lstrip("/")
                 write_osisaf_file(thredds.path(rel), full, day, sic, status)
         esgf.publish("siconca", "MRI-ESM2-0", "r1i1p1f1", "historical", "20140101", "20141231")
         esgf.publish("siconca", "MRI-ESM2-0", "r1i1p1f1", "ssp245", "20150101", "20151231")
-        yield thredds, esgf
+        yield thredds, esgf, cds
 
 
 @pytest.fixture(scope="module")
-def fetched(services, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    thredds, esgf = services
+def fetched(services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    thredds, esgf, cds = services
     workdir = tmp_path_factory.mktemp("real_sources")
     config = yaml.safe_load((Path(__file__).parent / "config" / "tiny.yaml").read_text())
     config.update(
@@ -62,20 +72,31 @@ def fetched(services, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, P
         date="2021-01-03",
         data={"start": "2019-12-31", "end": "2021-01-02"},
         splits={"train": [2019, 2019], "validate": [2020, 2020], "test": [2021, 2021]},
-        sources={"sic": "osisaf", "atmos": "synthetic", "cmip6": "esgf"},
+        sources={"sic": "osisaf", "atmos": "era5", "cmip6": "esgf"},
         osisaf={"base_url": thredds.base_url, "known_bad_days": []},
         esgf={"index_url": esgf.index.url},
         cmip6={"runs": [{"model": "MRI-ESM2-0", "member": "r1i1p1f1"}], "years": [2014, 2015]},
     )
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
-    snakemake(workdir, *TARGETS, configfile=configfile)
-    return workdir, configfile
+    # cdsapi reads its address and key from the environment (never from the config)
+    env = {"CDSAPI_URL": cds.base_url, "CDSAPI_KEY": CDS_KEY, "CDSAPI_RC": str(workdir / "no-cdsapirc")}
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        snakemake(workdir, *TARGETS, configfile=configfile)
+        yield workdir, configfile
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def test_osisaf_days_fetched_gaps_filled(fetched: tuple[Path, Path], services) -> None:
     workdir, _ = fetched
-    thredds, _ = services
+    thredds, _, _ = services
     raw = workdir / "data/raw/osisaf/ice_conc/north"
     assert (raw / "2019/12" / osisaf_filename("north", DAYS[0])).exists()
     assert sorted(p.name for p in (raw / "2021/01").glob("*.nc")) == [osisaf_filename("north", DAYS[2])]
@@ -102,7 +123,7 @@ def test_cmip6_from_esgf(fetched: tuple[Path, Path]) -> None:
         "siconca_SIday_MRI-ESM2-0_historical_r1i1p1f1_gn_20140101-20141231.nc",
         "siconca_SIday_MRI-ESM2-0_ssp245_r1i1p1f1_gn_20150101-20151231.nc",
     ]
-    with xr.open_dataset(workdir / TARGETS[2]) as ds:
+    with xr.open_dataset(workdir / "data/interim/north/cmip6/MRI-ESM2-0_r1i1p1f1/sic.nc") as ds:
         days = ds["time"].dt.strftime("%Y-%m-%d").values
         assert days[0] == "2014-01-01" and days[-1] == "2015-12-31" and len(days) == 730
         sic = ds["sic"].values
@@ -110,10 +131,32 @@ def test_cmip6_from_esgf(fetched: tuple[Path, Path]) -> None:
         assert np.isfinite(sic).any()
 
 
+def test_era5_fetched_regridded_rotated(fetched: tuple[Path, Path], services) -> None:
+    workdir, _ = fetched
+    _, _, cds = services
+    raw = workdir / "data/raw/era5"
+    assert sorted(p.name for p in (raw / "t2m/north/2021").glob("*.nc")) == ["01.nc"]
+    with xr.open_dataset(raw / "t2m/north/2021.nc") as ds:
+        assert list(ds["valid_time"].dt.strftime("%Y-%m-%d").values) == ["2021-01-01", "2021-01-02"]
+        assert {"latitude", "longitude"} <= set(ds.dims) and "expver" in ds
+    grid = Ease2Grid("north", 27)
+    with xr.open_dataset(workdir / "data/interim/north/obs/t2m/2021.nc") as ds:
+        assert ds["t2m"].shape == (2, *grid.shape)
+        assert 200 < float(ds["t2m"].min()) and float(ds["t2m"].max()) < 320
+    with xr.open_dataset(workdir / "data/interim/north/obs/u10/2019.nc") as ds:
+        assert ds["u10"].shape == (1, *grid.shape) and np.isfinite(ds["u10"].values).all()
+    assert list((workdir / "data/interim/north/weights").glob("weights_*.npz"))  # cached once per source grid
+    submitted = [r for r in cds.records if r.method == "POST" and r.path.endswith("/execution")]
+    # t2m 2021-01, u10 and v10 for 2019-12 (for the u10 rotation, v10 is fetched too)
+    assert len(submitted) == 3
+    logs = "".join(p.read_text() for p in (workdir / "logs").rglob("*.log"))
+    assert CDS_KEY not in logs
+
+
 def test_second_run_fetches_nothing(fetched: tuple[Path, Path], services) -> None:
     workdir, configfile = fetched
-    thredds, esgf = services
-    before = (thredds.total_requests(), esgf.primary.hits(), esgf.replica.hits())
+    thredds, esgf, cds = services
+    before = (thredds.total_requests(), esgf.primary.hits(), esgf.replica.hits(), len(cds.records))
     proc = snakemake(workdir, *TARGETS, configfile=configfile)
     assert "Nothing to be done" in proc.stdout + proc.stderr
-    assert (thredds.total_requests(), esgf.primary.hits(), esgf.replica.hits()) == before
+    assert (thredds.total_requests(), esgf.primary.hits(), esgf.replica.hits(), len(cds.records)) == before

@@ -82,6 +82,11 @@ def cmd_ingest(args: argparse.Namespace) -> None:
             known_bad_days=args.known_bad_days,
         )
         log.info("OSI-SAF %s %s: %s", args.hemisphere, args.out, counts)
+    elif args.kind == "atmos" and args.source == "era5":
+        from floecast.sources.era5 import fetch_era5_months
+
+        fetch_era5_months(args.variable, args.hemisphere, first, min(last, args.last_day), args.out, area_lat=args.area_lat)
+        log.info("ERA5 %s %s %d -> %s", args.variable, args.hemisphere, args.year, args.out)
     elif args.kind == "cmip6" and args.source == "esgf":
         from floecast.sources.cmip6 import assemble_run
         from floecast.sources.esgf import DEFAULT_INDEX_URL, fetch_variable
@@ -238,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first-day", type=_date, help="first day to fetch in that year")
     p.add_argument("--base-url", help="service address: OSI-SAF THREDDS fileServer base, or ESGF index")
     p.add_argument("--known-bad-days", nargs="*", default=[], help="provider days never to use (YYYY-MM-DD)")
+    p.add_argument("--area-lat", type=float, default=15.0, help="ERA5: fetch poleward of this latitude")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_ingest)
 

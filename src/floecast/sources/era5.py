@@ -630,3 +630,44 @@ def fetch_era5_month(
     ]
     log.info("%s: wrote %s (%d days, %d ERA5T)", what, target, len(days), len(pending))
     return Era5Fetch(target, "fetched", pending)
+
+
+def fetch_era5_months(
+    variable: str,
+    hemisphere: str,
+    first_day: dt.date,
+    last_day: dt.date,
+    target: str | Path,
+    *,
+    area_lat: float = DEFAULT_AREA_LAT,
+) -> list[Era5Fetch]:
+    """One CDS request per month of first_day..last_day (one year at most), each month's daily
+    means kept beside ``target`` in ``<target without .nc>/MM.nc`` so a re-run fetches only what
+    is missing, invalid or still ERA5T; then the days joined into ``target``."""
+    if first_day.year != last_day.year or first_day > last_day:
+        raise ValueError(f"ERA5 {variable}: period {first_day}..{last_day} must lie within one year")
+    months_dir = Path(target).with_suffix("")
+    client = make_cds_client()
+    fetches = []
+    for month in range(first_day.month, last_day.month + 1):
+        month_last = min(last_day, (pd.Timestamp(first_day.year, month, 1) + pd.offsets.MonthEnd(1)).date())
+        fetches.append(
+            fetch_era5_month(
+                variable,
+                first_day.year,
+                month,
+                hemisphere,
+                months_dir / f"{month:02d}.nc",
+                area_lat=area_lat,
+                client=client,
+                last_day=month_last,
+                refetch_era5t=True,
+            )
+        )
+    months = []
+    for fetch in fetches:
+        with xr.open_dataset(fetch.path) as ds:
+            months.append(ds.load())
+    days = xr.concat(months, dim="valid_time").sel(valid_time=slice(str(first_day), str(last_day)))
+    write_netcdf(days, target)
+    return fetches
