@@ -136,6 +136,16 @@ def raw_cmip6(wildcards):
     )
 
 
+def raw_cmip6_wind_partner(wildcards):
+    """The run's other wind component (uas <-> vas), to rotate the winds to the grid."""
+    partner = {"u10": "v10", "v10": "u10"}.get(wildcards.quantity)
+    if partner is None:
+        return []
+    return "data/raw/{source}/cmip6/{w.cmip6_run}/{name}/{w.hemi}.nc".format(
+        source=config["sources"]["cmip6"], name=CMIP6_NAMES[partner], w=wildcards
+    )
+
+
 def interim(hemi, variable, years):
     return [f"data/interim/{hemi}/obs/{variable}/{year}.nc" for year in years]
 

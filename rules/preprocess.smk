@@ -49,7 +49,8 @@ rule regrid_atmos:
 
 rule regrid_cmip6:
     input:
-        raw_cmip6,
+        raw=raw_cmip6,
+        partner=raw_cmip6_wind_partner,
     output:
         "data/interim/{hemi}/cmip6/{cmip6_run}/{quantity}.nc",
     log:
@@ -63,9 +64,12 @@ rule regrid_cmip6:
         runtime=60,
     params:
         coarsen=COARSEN,
+        partner=lambda w, input: f"--partner {input.partner}" if input.partner else "",
+        weights="data/interim/{hemi}/weights",
     shell:
         "floecast regrid {wildcards.quantity} --cmip6 --hemisphere {wildcards.hemi}"
-        " --coarsen {params.coarsen} --raw {input} --out {output} > {log} 2>&1"
+        " --coarsen {params.coarsen} --raw {input.raw} {params.partner}"
+        " --weights-cache {params.weights} --out {output} > {log} 2>&1"
 
 
 rule fit_statistics:
