@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from servers.cds import CdsServer
 from servers.thredds import ThreddsServer
 
 from floecast.grid import Ease2Grid
-from floecast.poll import newest_osisaf_day
+from floecast.poll import newest_era5_day, newest_osisaf_day
 from floecast.sources.osisaf import osisaf_url, write_osisaf_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,3 +91,13 @@ def test_daily_run_waits_for_inputs_and_never_overlaps(tmp_path: Path) -> None:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         proc = subprocess.run([str(script), config], env=env, capture_output=True, text=True)
     assert proc.returncode == 75 and "another daily run holds" in proc.stderr
+
+
+def test_newest_era5_day_from_the_cds_catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with CdsServer(tmp_path / "cds", key="00000000-test-key-0000") as cds:
+        cds.era5_end = "2026-11-20T23:00:00Z"
+        monkeypatch.setenv("CDSAPI_URL", cds.base_url)
+        monkeypatch.setenv("CDSAPI_KEY", "00000000-test-key-0000")
+        monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "no-cdsapirc"))
+        assert newest_era5_day() == dt.date(2026, 11, 20)
+        assert not [r for r in cds.records if r.kind in ("submit", "download")]  # nothing fetched

@@ -379,6 +379,7 @@ class CdsServer:
         self.polls_running = polls_running
         self.tamper: Callable[[xr.Dataset, dict[str, Any]], xr.Dataset | bytes] | None = None
         self.era5t_from: str | None = None
+        self.era5_end = "2026-11-21T23:00:00Z"  # newest hour in the catalogue (what `floecast poll` reads)
         self.records: list[Record] = []
         self.jobs: dict[str, Job] = {}
         self._faults: dict[str, list[Fault]] = {}
@@ -495,6 +496,12 @@ class CdsServer:
         if kind == "messages":
             record.answered = 200
             h.send_json(200, {"messages": []})
+            return
+        if kind == "catalogue" and parts[3:4] == ["collections"] and len(parts) == 5 and parts[4] in DATASETS:
+            # the STAC collection record: its temporal extent ends at the newest ERA5 hour
+            record.answered = 200
+            interval = [["1940-01-01T00:00:00Z", self.era5_end]]
+            h.send_json(200, {"id": parts[4], "type": "Collection", "extent": {"temporal": {"interval": interval}}})
             return
         if kind == "unknown" or kind == "catalogue":
             self._error(h, record, 404, "not found", f"{method} {record.path}")
