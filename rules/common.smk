@@ -101,15 +101,16 @@ SIC_JOBS_PER_YEAR = 1 if config["sources"]["sic"] == "synthetic" else 12
 
 
 def raw_sic(wildcards):
-    """A year of daily SIC files as delivered: one folder, or one per month up to the data end."""
+    """The manifests of a year of daily SIC files as delivered: one, or one per month up to
+    the data end; each file list lies in the folder of the manifest's name."""
     base = "data/raw/{source}/ice_conc/{w.hemi}/{w.year}".format(
         source=config["sources"]["sic"], w=wildcards
     )
     if SIC_JOBS_PER_YEAR == 1:
-        return [base]
+        return [f"{base}.json"]
     first = 1 if int(wildcards.year) > int(DATA_START[:4]) else int(DATA_START[5:7])
     last = 12 if int(wildcards.year) < int(DATA_END[:4]) else int(DATA_END[5:7])
-    return [f"{base}/{month:02d}" for month in range(first, last + 1)]
+    return [f"{base}/{month:02d}.json" for month in range(first, last + 1)]
 
 
 def raw_atmos(wildcards):

@@ -3,7 +3,9 @@
 
 rule ingest_sic:
     output:
-        directory("data/raw/{sic_source}/ice_conc/{hemi}/{period}"),
+        # a manifest written last; the files lie in the folder of the same name, which a
+        # re-run keeps, so nothing valid is fetched twice
+        "data/raw/{sic_source}/ice_conc/{hemi}/{period}.json",
     log:
         log_path("ingest_sic"),
     benchmark:
@@ -40,7 +42,7 @@ rule ingest_atmos:
     conda:
         "../envs/ingest.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=6000,  # a 25 km month of hourly ERA5 peaks near 5 GB
         runtime=120,
     params:
         first_day=first_day,

@@ -35,7 +35,7 @@ rule regrid_atmos:
     conda:
         "../envs/preprocess.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=6000,  # two wind components at 25 km: about 4.7 GB
         runtime=30,
     params:
         coarsen=COARSEN,

@@ -160,3 +160,22 @@ def test_second_run_fetches_nothing(fetched: tuple[Path, Path], services) -> Non
     proc = snakemake(workdir, *TARGETS, configfile=configfile)
     assert "Nothing to be done" in proc.stdout + proc.stderr
     assert (thredds.total_requests(), esgf.primary.hits(), esgf.replica.hits(), len(cds.records)) == before
+
+
+def test_rerun_of_a_month_fetches_only_what_is_missing(fetched: tuple[Path, Path], services) -> None:
+    """A month's job run again (its manifest removed and asked for): the files already in
+    the month's folder are kept and not fetched again."""
+    workdir, configfile = fetched
+    thredds, _, _ = services
+    manifest = workdir / "data/raw/osisaf/ice_conc/north/2021/01.json"
+    listed = json.loads(manifest.read_text())
+    assert listed["files"] == [osisaf_filename("north", DAYS[2])]
+    assert [entry["date"] for entry in listed["missing"]] == [NOT_PUBLISHED.isoformat()]
+    manifest.unlink()
+    present = osisaf_url("", "north", DAYS[2]).lstrip("/")
+    absent = osisaf_url("", "north", NOT_PUBLISHED).lstrip("/")
+    before = (thredds.requests_for(present), thredds.requests_for(absent))
+    snakemake(workdir, str(manifest.relative_to(workdir)), configfile=configfile)
+    assert thredds.requests_for(present) == before[0]  # kept, not fetched again
+    assert thredds.requests_for(absent) == before[1] + 1  # still asked for: it may have appeared
+    assert json.loads(manifest.read_text())["files"] == listed["files"]

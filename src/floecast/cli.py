@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from floecast import __version__
+from floecast.sources.http import DownloadError
 
 log = logging.getLogger("floecast")
 POLL_NOT_YET = 3  # exit status of `floecast poll` when the inputs are not all there yet
@@ -47,20 +48,50 @@ def _month_bounds(year: int, month: int | None) -> tuple[dt.date, dt.date]:
     return first, (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1))
 
 
+def _ingest_sic(args: argparse.Namespace, grid, first: dt.date, last: dt.date) -> None:
+    """Daily SIC files into the folder beside the manifest ``args.out``, then the manifest."""
+    from floecast.io import atomic_path
+    from floecast.sources import synthetic
+    from floecast.sources.osisaf import MISSING_FILE, THREDDS_BASE, fetch_osisaf_period
+
+    folder = Path(args.out).with_suffix("")
+    if args.source == "synthetic":
+        synthetic.write_sic_days(folder, grid, first, last, synthetic.SyntheticParams(seed=args.seed))
+    elif args.source == "osisaf":
+        # OSI-SAF delivers the 25 km grid whatever the configured grid; regrid coarsens it
+        counts = fetch_osisaf_period(
+            args.base_url or THREDDS_BASE, type(grid)(args.hemisphere, 1), first, last, folder, known_bad_days=args.known_bad_days
+        )
+        log.info("OSI-SAF %s %s: %s", args.hemisphere, folder, counts)
+    else:
+        raise SystemExit(f"floecast ingest sic: no client for source {args.source!r} in this version")
+    missing = folder / MISSING_FILE
+    manifest = {
+        "source": args.source,
+        "first_day": first.isoformat(),
+        "last_day": last.isoformat(),
+        "files": sorted(p.name for p in folder.glob("ice_conc_*.nc")),
+        "missing": json.loads(missing.read_text()) if missing.exists() else [],
+    }
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    log.info("%d daily files, %d missing days: %s", len(manifest["files"]), len(manifest["missing"]), args.out)
+
+
 def cmd_ingest(args: argparse.Namespace) -> None:
     from floecast.grid import Ease2Grid
     from floecast.sources import synthetic
 
     grid = Ease2Grid(args.hemisphere, args.coarsen)
     first, last = _month_bounds(args.year, args.month) if args.year else (None, None)
+    if args.kind == "sic":
+        _ingest_sic(args, grid, first, min(last, args.last_day))
+        return
     if args.first_day and first:
         first = max(first, args.first_day)
     if args.source == "synthetic":
         params = synthetic.SyntheticParams(seed=args.seed)
-        if args.kind == "sic":
-            count = synthetic.write_sic_days(args.out, grid, first, min(last, args.last_day), params)
-            log.info("wrote %d daily OSI-SAF files to %s", count, args.out)
-        elif args.kind == "atmos":
+        if args.kind == "atmos":
             synthetic.write_atmos_days(args.out, grid, args.variable, first, min(last, args.last_day), params)
             log.info("wrote %s %d to %s", args.variable, args.year, args.out)
         else:
@@ -69,19 +100,6 @@ def cmd_ingest(args: argparse.Namespace) -> None:
                 args.out, grid, args.variable, args.years[0], args.years[1], args.model, args.member, member_params
             )
             log.info("wrote CMIP6-like %s %s %s to %s", args.model, args.member, args.variable, args.out)
-    elif args.kind == "sic" and args.source == "osisaf":
-        from floecast.sources.osisaf import THREDDS_BASE, fetch_osisaf_period
-
-        # OSI-SAF delivers the 25 km grid whatever the configured grid; regrid coarsens it
-        counts = fetch_osisaf_period(
-            args.base_url or THREDDS_BASE,
-            Ease2Grid(args.hemisphere, 1),
-            first,
-            min(last, args.last_day),
-            args.out,
-            known_bad_days=args.known_bad_days,
-        )
-        log.info("OSI-SAF %s %s: %s", args.hemisphere, args.out, counts)
     elif args.kind == "atmos" and args.source == "era5":
         from floecast.sources.era5 import fetch_era5_months
 
@@ -110,7 +128,9 @@ def cmd_regrid(args: argparse.Namespace) -> None:
         if args.cmip6:
             preprocess.regrid_cmip6_sic(args.raw[0], args.out, grid, cache_dir=args.weights_cache)
         else:
-            preprocess.regrid_sic_year(args.raw, args.out, grid)
+            # manifests of ingest_sic name the folders holding the files
+            folders = [Path(p).with_suffix("") if p.endswith(".json") else Path(p) for p in args.raw]
+            preprocess.regrid_sic_year(folders, args.out, grid)
     else:
         preprocess.regrid_atmos(
             args.raw[0], args.out, grid, args.variable, cmip6=args.cmip6, partner_path=args.partner, cache_dir=args.weights_cache
@@ -336,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.func(args) or 0
-    except (ValueError, KeyError, FileNotFoundError, NotImplementedError, RuntimeError) as err:
+    except (ValueError, KeyError, FileNotFoundError, NotImplementedError, RuntimeError, DownloadError) as err:
         log.error("%s", err)
         return 1
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import requests
 
-DEFAULT_INDEX_URL = "https://esgf-node.llnl.gov/esg-search/search"
+DEFAULT_INDEX_URL = "https://esgf-data.dkrz.de/esg-search/search"
 SEARCH_PATH = "/esg-search/search"
 HISTORICAL_LAST_YEAR = 2014  # CMIP6 historical ends 2014-12-31; the scenarios start 2015-01-01
 SCENARIO = "ssp245"
