@@ -17,8 +17,9 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements/lock.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python >= 3.11 is needed ($(PYTHON))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --no-index "$(TORCH)" 2>/dev/null || $(BIN)/pip install "$(TORCH)" --index-url $(TORCH_CPU_INDEX)
-	$(BIN)/pip install -c requirements/lock.txt -e ".[dev]"
+	$(BIN)/pip install --no-index --no-deps "$(TORCH)" 2>/dev/null \
+		|| $(BIN)/pip install --no-deps "$(TORCH)" --index-url $(TORCH_CPU_INDEX)
+	$(BIN)/pip install -c requirements/lock.txt -e ".[dev]"  # torch's own dependencies come with this
 	touch $@
 
 demo: $(STAMP)

@@ -64,7 +64,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -72,6 +72,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from .base import LocalServer, QuietServer
 
 DATASETS = ("reanalysis-era5-single-levels", "reanalysis-era5-pressure-levels")
 DEFAULT_RESOLUTION = 2.5  # degrees; the CDS delivers 0.25 unless the request has ``grid``
@@ -323,7 +325,7 @@ class Job:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stalls
-    server: _Server
+    server: QuietServer
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
@@ -352,16 +354,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    owner: CdsServer
-
-    def handle_error(self, request, client_address) -> None:  # clients that timed out and went away
-        pass
-
-
-class CdsServer:
+class CdsServer(LocalServer):
     """The server; a context manager. ``base_url`` is what ``CDSAPI_URL`` should be."""
+
+    handler = _Handler
+
+    def start(self) -> CdsServer:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return super().start()
 
     def __init__(
         self,
@@ -385,15 +385,8 @@ class CdsServer:
         self._faults: dict[str, list[Fault]] = {}
         self._fail_next: list[str] = []
         self._lock = threading.Lock()
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- configuration -------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        assert self._httpd is not None, "server not started"
-        return self._httpd.server_address[1]
-
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
@@ -672,24 +665,3 @@ class CdsServer:
             h.wfile.write(chunk)
 
     # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> CdsServer:
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.owner = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            assert self._thread is not None
-            self._thread.join(timeout=5)
-            self._httpd = None
-
-    def __enter__(self) -> CdsServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

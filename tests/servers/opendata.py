@@ -51,11 +51,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pyproj  # noqa: F401  before ecCodes (see floecast.sources.ecmwf_opendata._read_grib)
+
+from .base import LocalServer, QuietServer
 
 PREFIX = "/forecasts"
 RESOLUTION = 2.5
@@ -215,7 +217,7 @@ def parse_ranges(header: str, size: int) -> list[tuple[int, int]] | None:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stalls
-    server: _Server
+    server: QuietServer
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
@@ -288,16 +290,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(206, headers, b"".join(chunks), send_body)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    owner: OpendataServer
-
-    def handle_error(self, request, client_address) -> None:  # a client that went away (timeouts)
-        pass
-
-
-class OpendataServer:
+class OpendataServer(LocalServer):
     """The portal; a context manager. ``add_run`` publishes a run's files."""
+
+    handler = _Handler
 
     def __init__(self, resolution: float = RESOLUTION) -> None:
         self.resolution = resolution
@@ -307,8 +303,6 @@ class OpendataServer:
         self.started = time.time()
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- content ---------------------------------------------------------------------------
 
@@ -377,35 +371,9 @@ class OpendataServer:
     # -- server ------------------------------------------------------------------------------
 
     @property
-    def port(self) -> int:
-        assert self._httpd is not None, "server not started"
-        return self._httpd.server_address[1]
-
-    @property
     def base_url(self) -> str:
         """The equivalent of ``https://data.ecmwf.int/forecasts`` (the client's ``source``)."""
         return f"http://127.0.0.1:{self.port}{PREFIX}"
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path}"
-
-    def start(self) -> OpendataServer:
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.owner = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            assert self._thread is not None
-            self._thread.join(timeout=5)
-            self._httpd = None
-
-    def __enter__(self) -> OpendataServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -24,9 +24,11 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from .base import LocalServer, QuietServer
 
 PREFIX = "/thredds/fileServer/osisaf/met.no/reprocessed/ice"
 
@@ -44,7 +46,7 @@ class Fault:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: QuietServer
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
@@ -102,16 +104,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    owner: ThreddsServer
-
-    def handle_error(self, request, client_address) -> None:  # a client that went away (timeouts, broken transfers)
-        pass
-
-
-class ThreddsServer:
+class ThreddsServer(LocalServer):
     """The server; a context manager. ``root`` maps to ``PREFIX``."""
+
+    handler = _Handler
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -120,13 +116,6 @@ class ThreddsServer:
         self.authorization: list[str] = []  # Authorization headers seen (to check credentials are sent)
         self._faults: dict[str, list[Fault]] = {}
         self._lock = threading.Lock()
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        assert self._httpd is not None, "server not started"
-        return self._httpd.server_address[1]
 
     @property
     def base_url(self) -> str:
@@ -173,24 +162,3 @@ class ThreddsServer:
                     return fault
                 queue.pop(0)
             return None
-
-    def start(self) -> ThreddsServer:
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.owner = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            assert self._thread is not None
-            self._thread.join(timeout=5)
-            self._httpd = None
-
-    def __enter__(self) -> ThreddsServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -1,0 +1,49 @@
+"""What every local test server shares: a threaded HTTP server on 127.0.0.1 (a free port),
+started and stopped by a context manager, whose request handlers reach the server object
+as ``self.server.owner``."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: Any
+
+    def handle_error(self, request, client_address) -> None:  # clients that timed out or went away
+        pass
+
+
+class LocalServer:
+    handler: type[BaseHTTPRequestHandler]
+    _httpd: QuietServer | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "server not started"
+        return self._httpd.server_address[1]
+
+    def start(self) -> Self:
+        self._httpd = QuietServer(("127.0.0.1", 0), self.handler)
+        self._httpd.owner = self
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            assert self._thread is not None
+            self._thread.join(timeout=5)
+            self._httpd = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
