@@ -100,6 +100,12 @@ def last_day(wildcards):
 SIC_JOBS_PER_YEAR = 1 if config["sources"]["sic"] == "synthetic" else 12
 
 
+def realtime_arg(wildcards):
+    """`--realtime-url URL` where ERA5's latest days come from the open-data HRES forecast."""
+    url = config["era5"]["realtime_url"]
+    return f"--realtime-url {url}" if url else ""
+
+
 def raw_sic(wildcards):
     """The manifests of a year of daily SIC files as delivered: one, or one per month up to
     the data end; each file list lies in the folder of the manifest's name."""

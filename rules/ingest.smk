@@ -50,11 +50,12 @@ rule ingest_atmos:
         coarsen=COARSEN,
         seed=config["synthetic"]["seed"],
         area_lat=config["era5"]["area_lat"],
+        realtime=realtime_arg,
     shell:
         "floecast ingest atmos --source {wildcards.atmos_source} --variable {wildcards.variable}"
         " --hemisphere {wildcards.hemi} --coarsen {params.coarsen} --year {wildcards.year}"
         " --first-day {params.first_day} --last-day {params.last_day} --seed {params.seed}"
-        " --area-lat {params.area_lat} --out {output} > {log} 2>&1"
+        " --area-lat {params.area_lat} {params.realtime} --out {output} > {log} 2>&1"
 
 
 rule ingest_cmip6:

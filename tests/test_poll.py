@@ -17,7 +17,8 @@ from servers.cds import CdsServer
 from servers.thredds import ThreddsServer
 
 from floecast.grid import Ease2Grid
-from floecast.poll import newest_era5_day, newest_osisaf_day
+from floecast.poll import newest_osisaf_day
+from floecast.sources.atmos import newest_era5_day
 from floecast.sources.osisaf import osisaf_url, write_osisaf_file
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,6 +1,7 @@
 """The workflow's ingest and preprocess rules on real protocols: OSI-SAF over a local
-THREDDS fileServer, ERA5 through cdsapi from a local CDS server, and CMIP6 over a local
-ESGF index with two data nodes. A second run fetches nothing."""
+THREDDS fileServer, ERA5 through cdsapi from a local CDS server (its newest day filled
+from a local ECMWF open-data server), and CMIP6 over a local ESGF index with two data
+nodes. A second run fetches nothing."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import xarray as xr
 import yaml
 from servers.cds import CdsServer
 from servers.esgf import EsgfTestbed
+from servers.opendata import OpendataServer
 from servers.thredds import ThreddsServer
 from test_workflow import snakemake
 
@@ -52,19 +54,22 @@ def services(tmp_path_factory: pytest.TempPathFactory):
         ThreddsServer(root / "thredds") as thredds,
         EsgfTestbed(root / "esgf") as esgf,
         CdsServer(root / "cds", key=CDS_KEY, polls_accepted=0, polls_running=0) as cds,
+        OpendataServer() as opendata,
     ):
+        cds.era5_end = "2021-01-01T23:00:00Z"  # ERA5 lacks 2021-01-02: HRES fills it
+        opendata.add_run(dt.date(2021, 1, 2))
         for day in DAYS:
             if day != NOT_PUBLISHED:
                 rel = osisaf_url("", "north", day).lstrip("/")
                 write_osisaf_file(thredds.path(rel), full, day, sic, status)
         esgf.publish("siconca", "MRI-ESM2-0", "r1i1p1f1", "historical", "20140101", "20141231")
         esgf.publish("siconca", "MRI-ESM2-0", "r1i1p1f1", "ssp245", "20150101", "20151231")
-        yield thredds, esgf, cds
+        yield thredds, esgf, cds, opendata
 
 
 @pytest.fixture(scope="module")
 def fetched(services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    thredds, esgf, cds = services
+    thredds, esgf, cds, opendata = services
     workdir = tmp_path_factory.mktemp("real_sources")
     config = yaml.safe_load((Path(__file__).parent / "config" / "tiny.yaml").read_text())
     config.update(
@@ -75,6 +80,7 @@ def fetched(services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
         sources={"sic": "osisaf", "atmos": "era5", "cmip6": "esgf"},
         osisaf={"base_url": thredds.base_url, "known_bad_days": []},
         esgf={"index_url": esgf.index.url},
+        era5={"area_lat": 15, "realtime_url": opendata.base_url},
         cmip6={"runs": [{"model": "MRI-ESM2-0", "member": "r1i1p1f1"}], "years": [2014, 2015]},
     )
     configfile = workdir / "config.yaml"
@@ -96,7 +102,7 @@ def fetched(services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
 
 def test_osisaf_days_fetched_gaps_filled(fetched: tuple[Path, Path], services) -> None:
     workdir, _ = fetched
-    thredds, _, _ = services
+    thredds, _, _, _ = services
     raw = workdir / "data/raw/osisaf/ice_conc/north"
     assert (raw / "2019/12" / osisaf_filename("north", DAYS[0])).exists()
     assert sorted(p.name for p in (raw / "2021/01").glob("*.nc")) == [osisaf_filename("north", DAYS[2])]
@@ -133,12 +139,15 @@ def test_cmip6_from_esgf(fetched: tuple[Path, Path]) -> None:
 
 def test_era5_fetched_regridded_rotated(fetched: tuple[Path, Path], services) -> None:
     workdir, _ = fetched
-    _, _, cds = services
+    _, _, cds, opendata = services
     raw = workdir / "data/raw/era5"
-    assert sorted(p.name for p in (raw / "t2m/north/2021").glob("*.nc")) == ["01.nc"]
+    assert sorted(p.name for p in (raw / "t2m/north/2021").glob("*.nc")) == ["01.nc", "hres_20210102.nc"]
     with xr.open_dataset(raw / "t2m/north/2021.nc") as ds:
         assert list(ds["valid_time"].dt.strftime("%Y-%m-%d").values) == ["2021-01-01", "2021-01-02"]
-        assert {"latitude", "longitude"} <= set(ds.dims) and "expver" in ds
+        assert {"latitude", "longitude"} <= set(ds.dims)
+        assert [str(v) for v in ds["expver"].values] == ["0001", "hres"]  # ERA5, then the HRES forecast
+    assert (raw / "t2m/north/2021/hres_20210102.nc").exists()
+    assert opendata.requests() and not [r for r in opendata.requests() if "20210101" in r.path]
     grid = Ease2Grid("north", 27)
     with xr.open_dataset(workdir / "data/interim/north/obs/t2m/2021.nc") as ds:
         assert ds["t2m"].shape == (2, *grid.shape)
@@ -155,18 +164,22 @@ def test_era5_fetched_regridded_rotated(fetched: tuple[Path, Path], services) ->
 
 def test_second_run_fetches_nothing(fetched: tuple[Path, Path], services) -> None:
     workdir, configfile = fetched
-    thredds, esgf, cds = services
-    before = (thredds.total_requests(), esgf.primary.hits(), esgf.replica.hits(), len(cds.records))
+    thredds, esgf, cds, opendata = services
+
+    def counts() -> tuple[int, ...]:
+        return thredds.total_requests(), esgf.primary.hits(), esgf.replica.hits(), len(cds.records), len(opendata.requests())
+
+    before = counts()
     proc = snakemake(workdir, *TARGETS, configfile=configfile)
     assert "Nothing to be done" in proc.stdout + proc.stderr
-    assert (thredds.total_requests(), esgf.primary.hits(), esgf.replica.hits(), len(cds.records)) == before
+    assert counts() == before
 
 
 def test_rerun_of_a_month_fetches_only_what_is_missing(fetched: tuple[Path, Path], services) -> None:
     """A month's job run again (its manifest removed and asked for): the files already in
     the month's folder are kept and not fetched again."""
     workdir, configfile = fetched
-    thredds, _, _ = services
+    thredds, _, _, _ = services
     manifest = workdir / "data/raw/osisaf/ice_conc/north/2021/01.json"
     listed = json.loads(manifest.read_text())
     assert listed["files"] == [osisaf_filename("north", DAYS[2])]

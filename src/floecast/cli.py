@@ -101,9 +101,17 @@ def cmd_ingest(args: argparse.Namespace) -> None:
             )
             log.info("wrote CMIP6-like %s %s %s to %s", args.model, args.member, args.variable, args.out)
     elif args.kind == "atmos" and args.source == "era5":
-        from floecast.sources.era5 import fetch_era5_months
+        from floecast.sources.atmos import fetch_atmos_days
 
-        fetch_era5_months(args.variable, args.hemisphere, first, min(last, args.last_day), args.out, area_lat=args.area_lat)
+        fetch_atmos_days(
+            args.variable,
+            args.hemisphere,
+            first,
+            min(last, args.last_day),
+            args.out,
+            area_lat=args.area_lat,
+            realtime_url=args.realtime_url,
+        )
         log.info("ERA5 %s %s %d -> %s", args.variable, args.hemisphere, args.year, args.out)
     elif args.kind == "cmip6" and args.source == "esgf":
         from floecast.sources.cmip6 import assemble_run
@@ -264,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", help="service address: OSI-SAF THREDDS fileServer base, or ESGF index")
     p.add_argument("--known-bad-days", nargs="*", default=[], help="provider days never to use (YYYY-MM-DD)")
     p.add_argument("--area-lat", type=float, default=15.0, help="ERA5: fetch poleward of this latitude")
+    p.add_argument("--realtime-url", help="ERA5: ECMWF open-data address for the days ERA5 lacks (none: ERA5 only)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_ingest)
 

@@ -15,11 +15,12 @@ from pathlib import Path
 import requests
 
 from floecast.io import atomic_path
+from floecast.sources.atmos import newest_era5_day
+from floecast.sources.ecmwf_opendata import newest_opendata_day
 from floecast.sources.http import redact
 from floecast.sources.osisaf import osisaf_url
 
 log = logging.getLogger(__name__)
-ERA5_DATASET = "reanalysis-era5-single-levels"
 OSISAF_LOOKBACK_DAYS = 45  # the ICDR runs about 16 days behind; look well past that
 
 
@@ -42,16 +43,6 @@ def newest_osisaf_day(
     return None
 
 
-def newest_era5_day(url: str | None = None, key: str | None = None) -> dt.date | None:
-    """The end of ERA5's temporal extent in the CDS catalogue (credentials as for cdsapi)."""
-    from cdsapi.api import get_url_key_verify
-    from ecmwf.datastores import Client
-
-    url, key, verify = get_url_key_verify(url, key, None)
-    end = Client(url=url, key=key, verify=verify, maximum_tries=3, retry_after=1).get_collection(ERA5_DATASET).end_datetime
-    return end.date() if end else None
-
-
 def source_pollers(config: dict, hemisphere: str, today: dt.date) -> dict[str, Callable[[], dt.date | None]]:
     """One zero-argument function per input source of the config."""
     pollers: dict[str, Callable[[], dt.date | None]] = {}
@@ -63,6 +54,10 @@ def source_pollers(config: dict, hemisphere: str, today: dt.date) -> dict[str, C
             pollers[f"{role}:synthetic"] = lambda: synthetic_end
         elif source == "osisaf":
             pollers[f"{role}:osisaf"] = lambda: newest_osisaf_day(config["osisaf"]["base_url"], hemisphere, today)
+        elif source == "era5" and config["era5"].get("realtime_url"):
+            pollers[f"{role}:era5+hres"] = lambda url=config["era5"]["realtime_url"]: max(
+                filter(None, (newest_era5_day(), newest_opendata_day(url))), default=None
+            )
         elif source == "era5":
             pollers[f"{role}:era5"] = newest_era5_day
         else:

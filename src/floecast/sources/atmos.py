@@ -1,0 +1,77 @@
+"""Atmospheric inputs for a period: ERA5 where the CDS has it, then the ECMWF open-data
+HRES forecast for the days ERA5 does not cover yet (about the last five), so that the
+operational run for yesterday has complete inputs. The HRES days carry ``expver = "hres"``
+and are replaced by ERA5 when a later run of the job finds ERA5 there."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from floecast.io import write_netcdf
+from floecast.sources.ecmwf_opendata import fetch_opendata_day
+from floecast.sources.era5 import DEFAULT_AREA_LAT, fetch_era5_months
+
+log = logging.getLogger(__name__)
+
+
+def newest_era5_day(url: str | None = None, key: str | None = None) -> dt.date | None:
+    """The end of ERA5's temporal extent in the CDS catalogue (credentials as for cdsapi)."""
+    from cdsapi.api import get_url_key_verify
+    from ecmwf.datastores import Client
+
+    url, key, verify = get_url_key_verify(url, key, None)
+    end = (
+        Client(url=url, key=key, verify=verify, maximum_tries=3, retry_after=1)
+        .get_collection("reanalysis-era5-single-levels")
+        .end_datetime
+    )
+    return end.date() if end else None
+
+
+def fetch_atmos_days(
+    variable: str,
+    hemisphere: str,
+    first_day: dt.date,
+    last_day: dt.date,
+    target: str | Path,
+    *,
+    area_lat: float = DEFAULT_AREA_LAT,
+    realtime_url: str | None = None,
+) -> dict[str, int]:
+    """Daily means of ``variable`` for first_day..last_day (one year at most) in ``target``,
+    in the ERA5 CDS layout; with ``realtime_url``, the days after ERA5's newest come from HRES."""
+    era5_last = last_day
+    if realtime_url:
+        newest = newest_era5_day()
+        era5_last = min(last_day, newest) if newest else last_day
+    counts = {"era5_days": 0, "hres_days": 0}
+    pieces = []
+    if first_day <= era5_last:
+        fetch_era5_months(variable, hemisphere, first_day, era5_last, target, area_lat=area_lat)
+        with xr.open_dataset(target) as ds:
+            pieces.append(ds.load())
+        counts["era5_days"] = pieces[0].sizes["valid_time"]
+    day = max(first_day, era5_last + dt.timedelta(days=1))
+    cache = Path(target).with_suffix("")
+    while day <= last_day:
+        path = cache / f"hres_{day:%Y%m%d}.nc"
+        fetch_opendata_day(day, [variable], hemisphere, path, source_url=realtime_url, area_lat=area_lat)
+        with xr.open_dataset(path) as ds:
+            pieces.append(ds[[variable, "expver"]].load())
+        counts["hres_days"] += 1
+        day += dt.timedelta(days=1)
+    if counts["hres_days"]:
+        first = pieces[0]
+        for piece in pieces[1:]:
+            for axis in ("latitude", "longitude"):
+                if not np.allclose(piece[axis].values, first[axis].values):
+                    raise ValueError(f"{target}: the HRES and ERA5 {axis} grids differ; cannot join {variable}")
+        joined = xr.concat([p[[variable, "expver"]] for p in pieces], dim="valid_time")
+        write_netcdf(joined, target)
+    log.info("%s %s %s..%s: %s", variable, hemisphere, first_day, last_day, counts)
+    return counts
