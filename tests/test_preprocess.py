@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -18,7 +19,7 @@ from floecast import __version__
 from floecast.grid import Ease2Grid
 from floecast.preprocess import ATMOS_VARIABLES, build_store, content_hash, fit_statistics, regrid_atmos, regrid_sic_year
 from floecast.sources.era5 import write_era5_like
-from floecast.sources.osisaf import STATUS_LAND, osisaf_filename, read_osisaf_file, write_osisaf_file
+from floecast.sources.osisaf import STATUS_LAND, osisaf_filename, polar_hole_radius_km, read_osisaf_file, write_osisaf_file
 from floecast.sources.synthetic import idealised_land
 
 
@@ -259,3 +260,25 @@ def test_regrid_atmos_passes_ease2_fields_through(tiny_data) -> None:
             np.testing.assert_array_equal(out[name].values, raw[name].values)
             np.testing.assert_array_equal(out["time"].values, raw["valid_time"].values)
             np.testing.assert_array_equal(out["yc"].values, tiny_data.grid.yc)
+
+
+def test_polar_hole_by_era_is_ice_and_recorded(tmp_path: Path) -> None:
+    assert polar_hole_radius_km(dt.date(1985, 1, 1), "north") == 700.0
+    assert polar_hole_radius_km(dt.date(1999, 1, 1), "north") == 275.0
+    assert polar_hole_radius_km(dt.date(2010, 1, 1), "north") == 75.0
+    assert polar_hole_radius_km(dt.date(2020, 1, 1), "north") == 0.0
+    assert polar_hole_radius_km(dt.date(1985, 1, 1), "south") == 0.0
+    grid = Ease2Grid("north", 8)  # 200 km cells
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    land = np.zeros(grid.shape, dtype=np.int16)
+    for day in (dt.date(1987, 6, 30), dt.date(1987, 7, 1)):
+        sic = np.full(grid.shape, 0.5)
+        write_osisaf_file(raw / osisaf_filename("north", day), grid, day, sic, land)
+    ds = regrid_sic_year(raw, tmp_path / "sic.nc", grid)
+    np.testing.assert_array_equal(ds["polar_hole_km"].values, [700.0, 275.0])
+    x, y = np.meshgrid(grid.xc, grid.yc)
+    r_km = np.hypot(x, y) / 1000.0
+    first, second = ds["sic"].values
+    assert (first[r_km < 700] == 1.0).all() and np.allclose(first[r_km >= 700], 0.5)
+    assert (second[r_km < 275] == 1.0).all() and np.allclose(second[r_km >= 275], 0.5)

@@ -24,7 +24,7 @@ from floecast.grid import BASE_SIZE, Ease2Grid, coarsen_blocks
 from floecast.io import atomic_path, read_variable, write_netcdf
 from floecast.sources.cmip6 import CANONICAL_TO_CMIP6, read_cmip6_variable
 from floecast.sources.era5 import read_era5_variable
-from floecast.sources.osisaf import STATUS_LAKE, STATUS_LAND, date_from_filename, read_osisaf_file
+from floecast.sources.osisaf import STATUS_LAKE, STATUS_LAND, date_from_filename, polar_hole_radius_km, read_osisaf_file
 
 ATMOS_VARIABLES = ("t2m", "u10", "v10")
 ICE_THRESHOLD = 0.15
@@ -66,6 +66,12 @@ def regrid_sic_year(raw_dirs: str | Path | Sequence[str | Path], out_path: str |
     sic = sic.reindex(time=full)
     filled = sic.isnull().all(dim=("yc", "xc"))
     sic = sic.interpolate_na(dim="time", method="linear")
+    # the polar hole of each day's era is ice (it is surrounded by pack ice); its radius is
+    # kept so the loss and the metrics can leave those cells out
+    hole_km = np.array([polar_hole_radius_km(day.date(), grid.hemisphere) for day in full])
+    xx, yy = np.meshgrid(grid.xc, grid.yc)
+    in_hole = np.hypot(xx, yy)[None] / 1000.0 < hole_km[:, None, None]
+    sic = sic.where(~(in_hole & ~land[None]), 1.0)
     ds = xr.Dataset(
         {
             "sic": (
@@ -74,6 +80,7 @@ def regrid_sic_year(raw_dirs: str | Path | Sequence[str | Path], out_path: str |
                 {"units": "1", "standard_name": "sea_ice_area_fraction"},
             ),
             "filled": (("time",), filled.values.astype(np.int8), {"long_name": "day filled by interpolation in time"}),
+            "polar_hole_km": (("time",), hole_km.astype(np.float32), {"long_name": "radius of the polar hole, set to ice"}),
             "land": (("yc", "xc"), land.astype(np.int8), {"long_name": "land or lake (OSI-SAF status_flag)"}),
         },
         coords={"time": full, **grid.coords()},

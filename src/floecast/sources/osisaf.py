@@ -39,6 +39,24 @@ ICE_CONC_VALID_RANGE = (0, 10000)
 ICE_CONC_SCALE = 0.01
 REQUIRED_VARIABLES = ("ice_conc", "status_flag", "xc", "yc", "time", "lat", "lon", "Lambert_Azimuthal_Grid")
 MISSING_FILE = "missing.json"
+# The Arctic polar hole of the passive-microwave record: radius in 25 km cells until the
+# given day (exclusive), by sensor era (data-formats.md; era boundaries approximate, not
+# verified against the product manual). None after the last: no hole.
+POLAR_HOLE_ERAS: tuple[tuple[dt.date, int], ...] = (
+    (dt.date(1987, 7, 1), 28),  # SMMR
+    (dt.date(2005, 10, 1), 11),  # SSM/I
+    (dt.date(2015, 1, 1), 3),  # SSMIS
+)
+
+
+def polar_hole_radius_km(day: dt.date, hemisphere: str) -> float:
+    """Radius of the region around the pole that the satellites did not see on ``day``."""
+    if hemisphere != "north":
+        return 0.0  # the South Pole is land
+    for until, cells in POLAR_HOLE_ERAS:
+        if day < until:
+            return cells * 25.0
+    return 0.0
 
 
 def osisaf_filename(hemisphere: str, day: dt.date) -> str:
