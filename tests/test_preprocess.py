@@ -282,3 +282,16 @@ def test_polar_hole_by_era_is_ice_and_recorded(tmp_path: Path) -> None:
     first, second = ds["sic"].values
     assert (first[r_km < 700] == 1.0).all() and np.allclose(first[r_km >= 700], 0.5)
     assert (second[r_km < 275] == 1.0).all() and np.allclose(second[r_km >= 275], 0.5)
+
+
+def test_missing_days_at_the_year_edges_are_filled_from_the_nearest_day(tmp_path: Path) -> None:
+    grid = Ease2Grid("north", 27)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    land = np.zeros(grid.shape, dtype=np.int16)
+    for day, value in ((dt.date(2021, 1, 2), 0.2), (dt.date(2021, 1, 4), 0.6)):
+        write_osisaf_file(raw / osisaf_filename("north", day), grid, day, np.full(grid.shape, value), land)
+    ds = regrid_sic_year(raw, tmp_path / "sic.nc", grid, (dt.date(2021, 1, 1), dt.date(2021, 1, 6)))
+    assert list(ds["time"].dt.day.values) == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_array_equal(ds["filled"].values, [1, 0, 1, 0, 1, 1])
+    np.testing.assert_allclose(ds["sic"].values[:, 5, 5], [0.2, 0.2, 0.4, 0.6, 0.6, 0.6], atol=1e-6)

@@ -116,9 +116,11 @@ def test_osisaf_days_fetched_gaps_filled(fetched: tuple[Path, Path], services) -
         ocean = ds["land"].values == 0
         assert np.nanmax(ds["sic"].values) > 0.9 and np.nanmin(ds["sic"].values[0][ocean & (lat < 60)]) == 0.0
     with xr.open_dataset(workdir / TARGETS[1]) as ds:
-        # 2021-01-01 was not published: the year's folder holds 2021-01-02 only, so the
-        # year starts there; a gap inside a year is filled and flagged (test_osisaf_http)
-        assert list(ds["time"].dt.strftime("%Y-%m-%d").values) == ["2021-01-02"]
+        # 2021-01-01 was not published: the year's first day is filled from the nearest
+        # day and flagged (a gap inside a year is interpolated: test_osisaf_http)
+        assert list(ds["time"].dt.strftime("%Y-%m-%d").values) == ["2021-01-01", "2021-01-02"]
+        assert list(ds["filled"].values) == [1, 0]
+        np.testing.assert_array_equal(ds["sic"].values[0], ds["sic"].values[1])
     assert thredds.requests_for(osisaf_url("", "north", NOT_PUBLISHED).lstrip("/")) == 1
 
 

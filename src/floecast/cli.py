@@ -84,11 +84,11 @@ def cmd_ingest(args: argparse.Namespace) -> None:
 
     grid = Ease2Grid(args.hemisphere, args.coarsen)
     first, last = _month_bounds(args.year, args.month) if args.year else (None, None)
+    if args.first_day and first:
+        first = max(first, args.first_day)
     if args.kind == "sic":
         _ingest_sic(args, grid, first, min(last, args.last_day))
         return
-    if args.first_day and first:
-        first = max(first, args.first_day)
     if args.source == "synthetic":
         params = synthetic.SyntheticParams(seed=args.seed)
         if args.kind == "atmos":
@@ -136,9 +136,16 @@ def cmd_regrid(args: argparse.Namespace) -> None:
         if args.cmip6:
             preprocess.regrid_cmip6_sic(args.raw[0], args.out, grid, cache_dir=args.weights_cache)
         else:
-            # manifests of ingest_sic name the folders holding the files
+            # manifests of ingest_sic name the folders holding the files and the period asked for
+            manifests = [json.loads(Path(p).read_text()) for p in args.raw if p.endswith(".json")]
             folders = [Path(p).with_suffix("") if p.endswith(".json") else Path(p) for p in args.raw]
-            preprocess.regrid_sic_year(folders, args.out, grid)
+            period = None
+            if manifests:
+                period = (
+                    min(dt.date.fromisoformat(m["first_day"]) for m in manifests),
+                    max(dt.date.fromisoformat(m["last_day"]) for m in manifests),
+                )
+            preprocess.regrid_sic_year(folders, args.out, grid, period)
     else:
         preprocess.regrid_atmos(
             args.raw[0], args.out, grid, args.variable, cmip6=args.cmip6, partner_path=args.partner, cache_dir=args.weights_cache

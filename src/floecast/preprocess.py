@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Sequence
@@ -42,9 +43,15 @@ def _write_interim(ds: xr.Dataset, out_path: str | Path) -> None:
     write_netcdf(ds, out_path)
 
 
-def regrid_sic_year(raw_dirs: str | Path | Sequence[str | Path], out_path: str | Path, grid: Ease2Grid) -> xr.Dataset:
-    """Stack OSI-SAF daily files (a year, from one folder or one per month); missing days
-    are filled linearly in time and flagged."""
+def regrid_sic_year(
+    raw_dirs: str | Path | Sequence[str | Path],
+    out_path: str | Path,
+    grid: Ease2Grid,
+    period: tuple[dt.date, dt.date] | None = None,
+) -> xr.Dataset:
+    """Stack OSI-SAF daily files (a year, from one folder or one per month) over ``period``
+    (default: first to last file); missing days are filled linearly in time, those before
+    the first or after the last file with the nearest file's field, and all are flagged."""
     folders = [raw_dirs] if isinstance(raw_dirs, str | Path) else list(raw_dirs)
     files = sorted((f for folder in folders for f in Path(folder).glob("ice_conc_*.nc")), key=lambda f: f.name)
     if not files:
@@ -62,10 +69,16 @@ def regrid_sic_year(raw_dirs: str | Path | Sequence[str | Path], out_path: str |
             land = day_land
         fields.append(np.where(land, np.nan, sic))
     sic = xr.DataArray(np.stack(fields), dims=("time", "yc", "xc"), coords={"time": days})
-    full = pd.date_range(days[0], days[-1], freq="D")
+    first, last = period or (days[0], days[-1])
+    full = pd.date_range(first, last, freq="D")
     sic = sic.reindex(time=full)
     filled = sic.isnull().all(dim=("yc", "xc"))
     sic = sic.interpolate_na(dim="time", method="linear")
+    known = np.flatnonzero(~filled.values)
+    nearest = known[np.clip(np.searchsorted(known, np.arange(len(full))), 0, len(known) - 1)]
+    before, after = np.arange(len(full)) < known[0], np.arange(len(full)) > known[-1]
+    edge = before | after
+    sic[edge] = sic.values[np.where(before, known[0], np.where(after, known[-1], nearest))][edge]
     # the polar hole of each day's era is ice (it is surrounded by pack ice); its radius is
     # kept so the loss and the metrics can leave those cells out
     hole_km = np.array([polar_hole_radius_km(day.date(), grid.hemisphere) for day in full])
