@@ -74,11 +74,9 @@ def regrid_sic_year(
     sic = sic.reindex(time=full)
     filled = sic.isnull().all(dim=("yc", "xc"))
     sic = sic.interpolate_na(dim="time", method="linear")
-    known = np.flatnonzero(~filled.values)
-    nearest = known[np.clip(np.searchsorted(known, np.arange(len(full))), 0, len(known) - 1)]
-    before, after = np.arange(len(full)) < known[0], np.arange(len(full)) > known[-1]
-    edge = before | after
-    sic[edge] = sic.values[np.where(before, known[0], np.where(after, known[-1], nearest))][edge]
+    known = np.flatnonzero(~filled.values)  # days at the period's edges take the nearest file's field
+    sic[: known[0]] = sic.values[known[0]]
+    sic[known[-1] + 1 :] = sic.values[known[-1]]
     # the polar hole of each day's era is ice (it is surrounded by pack ice); its radius is
     # kept so the loss and the metrics can leave those cells out
     hole_km = np.array([polar_hole_radius_km(day.date(), grid.hemisphere) for day in full])

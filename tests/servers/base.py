@@ -17,6 +17,17 @@ class QuietServer(ThreadingHTTPServer):
         pass
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive like the real services, and no access log on stderr."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stalls
+    server: QuietServer
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
 class LocalServer:
     handler: type[BaseHTTPRequestHandler]
     _httpd: QuietServer | None = None

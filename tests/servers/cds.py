@@ -64,7 +64,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -73,7 +72,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .base import LocalServer, QuietServer
+from .base import LocalServer, QuietHandler
 
 DATASETS = ("reanalysis-era5-single-levels", "reanalysis-era5-pressure-levels")
 DEFAULT_RESOLUTION = 2.5  # degrees; the CDS delivers 0.25 unless the request has ``grid``
@@ -322,14 +321,7 @@ class Job:
     log: list[list[str]] = field(default_factory=list)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stalls
-    server: QuietServer
-
-    def log_message(self, format: str, *args: object) -> None:  # quiet
-        pass
-
+class _Handler(QuietHandler):
     def do_GET(self) -> None:
         self.server.owner._handle(self, "GET")
 

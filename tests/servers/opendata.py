@@ -51,13 +51,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pyproj  # noqa: F401  before ecCodes (see floecast.sources.ecmwf_opendata._read_grib)
 
-from .base import LocalServer, QuietServer
+from .base import LocalServer, QuietHandler
 
 PREFIX = "/forecasts"
 RESOLUTION = 2.5
@@ -214,14 +213,7 @@ def parse_ranges(header: str, size: int) -> list[tuple[int, int]] | None:
     return ranges
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stalls
-    server: QuietServer
-
-    def log_message(self, format: str, *args: object) -> None:  # quiet
-        pass
-
+class _Handler(QuietHandler):
     def do_GET(self) -> None:
         self._serve(send_body=True)
 

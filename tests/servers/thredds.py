@@ -24,11 +24,10 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .base import LocalServer, QuietServer
+from .base import LocalServer, QuietHandler
 
 PREFIX = "/thredds/fileServer/osisaf/met.no/reprocessed/ice"
 
@@ -44,13 +43,7 @@ class Fault:
     body: bytes = b""
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: QuietServer
-
-    def log_message(self, format: str, *args: object) -> None:  # quiet
-        pass
-
+class _Handler(QuietHandler):
     def do_GET(self) -> None:
         self._serve(send_body=True)
 

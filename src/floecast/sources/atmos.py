@@ -50,14 +50,12 @@ def fetch_atmos_days(
         newest = newest_era5_day()
         era5_last = min(last_day, newest) if newest else last_day
     counts = {"era5_days": 0, "hres_days": 0}
+    cache = Path(target).with_suffix("")  # monthly ERA5 and daily HRES files, kept for re-runs
     pieces = []
     if first_day <= era5_last:
-        fetch_era5_months(variable, hemisphere, first_day, era5_last, target, area_lat=area_lat)
-        with xr.open_dataset(target) as ds:
-            pieces.append(ds.load())
+        pieces.append(fetch_era5_months(variable, hemisphere, first_day, era5_last, cache, area_lat=area_lat))
         counts["era5_days"] = pieces[0].sizes["valid_time"]
     day = max(first_day, era5_last + dt.timedelta(days=1))
-    cache = Path(target).with_suffix("")
     while day <= last_day:
         path = cache / f"hres_{day:%Y%m%d}.nc"
         fetch_opendata_day(day, [variable], hemisphere, path, source_url=realtime_url, area_lat=area_lat)
@@ -65,13 +63,12 @@ def fetch_atmos_days(
             pieces.append(ds[[variable, "expver"]].load())
         counts["hres_days"] += 1
         day += dt.timedelta(days=1)
-    if counts["hres_days"]:
-        first = pieces[0]
+    if len(pieces) > 1:
         for piece in pieces[1:]:
             for axis in ("latitude", "longitude"):
-                if not np.allclose(piece[axis].values, first[axis].values):
+                if not np.allclose(piece[axis].values, pieces[0][axis].values):
                     raise ValueError(f"{target}: the HRES and ERA5 {axis} grids differ; cannot join {variable}")
-        joined = xr.concat([p[[variable, "expver"]] for p in pieces], dim="valid_time")
-        write_netcdf(joined, target)
+        pieces = [xr.concat([p[[variable, "expver"]] for p in pieces], dim="valid_time")]
+    write_netcdf(pieces[0], target)
     log.info("%s %s %s..%s: %s", variable, hemisphere, first_day, last_day, counts)
     return counts

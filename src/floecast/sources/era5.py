@@ -637,16 +637,16 @@ def fetch_era5_months(
     hemisphere: str,
     first_day: dt.date,
     last_day: dt.date,
-    target: str | Path,
+    months_dir: str | Path,
     *,
     area_lat: float = DEFAULT_AREA_LAT,
-) -> list[Era5Fetch]:
+) -> xr.Dataset:
     """One CDS request per month of first_day..last_day (one year at most), each month's daily
-    means kept beside ``target`` in ``<target without .nc>/MM.nc`` so a re-run fetches only what
-    is missing, invalid or still ERA5T; then the days joined into ``target``."""
+    means kept in ``months_dir/MM.nc`` so a re-run fetches only what is missing, invalid or
+    still ERA5T; returns the days joined."""
     if first_day.year != last_day.year or first_day > last_day:
         raise ValueError(f"ERA5 {variable}: period {first_day}..{last_day} must lie within one year")
-    months_dir = Path(target).with_suffix("")
+    months_dir = Path(months_dir)
     client = make_cds_client()
     fetches = []
     for month in range(first_day.month, last_day.month + 1):
@@ -668,6 +668,4 @@ def fetch_era5_months(
     for fetch in fetches:
         with xr.open_dataset(fetch.path) as ds:
             months.append(ds.load())
-    days = xr.concat(months, dim="valid_time").sel(valid_time=slice(str(first_day), str(last_day)))
-    write_netcdf(days, target)
-    return fetches
+    return xr.concat(months, dim="valid_time").sel(valid_time=slice(str(first_day), str(last_day)))
