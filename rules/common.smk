@@ -20,7 +20,16 @@ TRAIN_YEARS = list(
     range(config["splits"]["train"][0], config["splits"]["train"][1] + 1)
 )
 MEMBERS = list(range(config["train"]["members"]))
-ATMOS_VARIABLES = ["t2m", "u10", "v10"]
+# the atmospheric variables the configured channels use (ingested, regridded and stored)
+ATMOS_VARIABLES = list(config["channels"]["atmos"])
+TREND_YEARS = config["channels"]["sic_trend_years"]
+MAX_LAG = max(
+    config["channels"]["sic_lags"]
+    + [lag for c in config["channels"]["atmos"].values() for lag in c["lags"]]
+)
+CMIP6_YEARS = list(range(config["cmip6"]["years"][0], config["cmip6"]["years"][1] + 1))
+VALIDATE_END = config["splits"]["validate"][1]
+TEST_YEARS = list(range(config["splits"]["test"][0], config["splits"]["test"][1] + 1))
 CMIP6_NAMES = {"sic": "siconca", "t2m": "tas", "u10": "uas", "v10": "vas"}
 CMIP6_RUNS = [f"{r['model']}_{r['member']}" for r in config["cmip6"]["runs"]]
 SPEC_JSON = json.dumps(training_spec(config), sort_keys=True)
@@ -63,8 +72,8 @@ LOG_WILDCARDS = {
     "regrid_atmos": ["variable", "hemi", "year"],
     "regrid_cmip6": ["cmip6_run", "quantity", "hemi"],
     "fit_statistics": ["hemi"],
-    "build_store_obs": ["hemi"],
-    "build_store_cmip6": ["cmip6_run", "hemi"],
+    "build_store_obs": ["hemi", "year"],
+    "build_store_cmip6": ["cmip6_run", "hemi", "year"],
     "train_member": ["hemi", "run", "member"],
     "predict_member": ["hemi", "run", "date", "member"],
     "hindcast_member": ["hemi", "run", "member"],
@@ -155,6 +164,53 @@ def raw_cmip6_wind_partner(wildcards):
 
 def interim(hemi, variable, years):
     return [f"data/interim/{hemi}/obs/{variable}/{year}.nc" for year in years]
+
+
+def obs_store(hemi, years):
+    """The observational store's yearly parts."""
+    return [f"data/store/{hemi}/obs/{year}.zarr" for year in years]
+
+
+def store_sic_years(wildcards):
+    """Interim SIC of the part's year and the trend's years before it (within the data)."""
+    year = int(wildcards.year)
+    return interim(
+        wildcards.hemi, "sic", range(max(OBS_YEARS[0], year - TREND_YEARS), year + 1)
+    )
+
+
+def atmos_args(wildcards, input):
+    """`--t2m FILE --u10 FILE ...` for the variables the channels use."""
+    return " ".join(f"--{v} {input[v]}" for v in ATMOS_VARIABLES)
+
+
+def training_store(wildcards):
+    """The observational parts a member learns and validates on."""
+    return obs_store(wildcards.hemi, range(OBS_YEARS[0], VALIDATE_END + 1))
+
+
+def pretrain_store(wildcards):
+    return [
+        f"data/store/{wildcards.hemi}/cmip6_{run}/{year}.zarr"
+        for run in CMIP6_RUNS
+        for year in CMIP6_YEARS
+    ]
+
+
+def forecast_store(wildcards):
+    """The parts holding a forecast's input days (the MAX_LAG days before the init date)."""
+    init = pd.Timestamp(wildcards.date)
+    first = (init - pd.Timedelta(days=MAX_LAG)).year
+    return obs_store(
+        wildcards.hemi, range(first, (init - pd.Timedelta(days=1)).year + 1)
+    )
+
+
+def hindcast_store(wildcards):
+    """The test years' parts and the year before them (their first inputs)."""
+    return obs_store(
+        wildcards.hemi, range(max(OBS_YEARS[0], TEST_YEARS[0] - 1), TEST_YEARS[-1] + 1)
+    )
 
 
 def cmip6_run_index(wildcards):

@@ -7,7 +7,8 @@ rule scorecard:
             "results/{hemi}/{run}/hindcast/member_{member}.nc", member=MEMBERS, **w
         ),
         # ancient: the test years do not change when days are appended
-        store=ancient("data/store/{hemi}/obs.zarr"),
+        store=ancient(hindcast_store),
+        statistics=ancient("data/store/{hemi}/statistics.nc"),
     output:
         csv="results/{hemi}/{run}/verification/scorecard.csv",
         plot="results/{hemi}/{run}/verification/skill.png",
@@ -22,4 +23,5 @@ rule scorecard:
         runtime=30,
     shell:
         "floecast scorecard --members {input.members} --store {input.store}"
+        " --statistics {input.statistics}"
         " --out {output.csv} --plot {output.plot} > {log} 2>&1"

@@ -4,7 +4,8 @@
 rule predict_member:
     input:
         weights="models/{hemi}/{run}/member_{member}/weights.pt",
-        store="data/store/{hemi}/obs.zarr",
+        store=forecast_store,
+        statistics="data/store/{hemi}/statistics.nc",
     output:
         "results/{hemi}/{run}/members/{date}/member_{member}.nc",
     log:
@@ -21,7 +22,8 @@ rule predict_member:
         runtime=30,
     shell:
         "floecast predict --weights {input.weights} --store {input.store}"
-        " --member {wildcards.member} --date {wildcards.date} --threads {threads}"
+        " --statistics {input.statistics} --member {wildcards.member}"
+        " --date {wildcards.date} --threads {threads}"
         " --out {output} > {log} 2>&1"
 
 
@@ -29,7 +31,8 @@ rule hindcast_member:
     input:
         weights="models/{hemi}/{run}/member_{member}/weights.pt",
         # ancient: the test years do not change when days are appended
-        store=ancient("data/store/{hemi}/obs.zarr"),
+        store=ancient(hindcast_store),
+        statistics=ancient("data/store/{hemi}/statistics.nc"),
     output:
         "results/{hemi}/{run}/hindcast/member_{member}.nc",
     log:
@@ -48,7 +51,8 @@ rule hindcast_member:
         stride=config["verify"]["stride_days"],
     shell:
         "floecast predict --weights {input.weights} --store {input.store}"
-        " --member {wildcards.member} --split test --stride {params.stride}"
+        " --statistics {input.statistics} --member {wildcards.member}"
+        " --split test --stride {params.stride}"
         " --threads {threads} --out {output} > {log} 2>&1"
 
 
@@ -59,7 +63,8 @@ rule combine_forecast:
             member=MEMBERS,
             **w,
         ),
-        store="data/store/{hemi}/obs.zarr",
+        store=forecast_store,
+        statistics="data/store/{hemi}/statistics.nc",
     output:
         "results/{hemi}/{run}/forecasts/{date}.nc",
     log:
@@ -75,5 +80,6 @@ rule combine_forecast:
         coarsen=COARSEN,
     shell:
         "floecast combine --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"
-        " --members {input.members} --store {input.store} --run {wildcards.run}"
+        " --members {input.members} --store {input.store}"
+        " --statistics {input.statistics} --run {wildcards.run}"
         " --out {output} > {log} 2>&1"

@@ -74,10 +74,8 @@ rule regrid_cmip6:
 
 rule fit_statistics:
     input:
+        **{v: (lambda w, v=v: interim(w.hemi, v, TRAIN_YEARS)) for v in ATMOS_VARIABLES},
         sic=lambda w: interim(w.hemi, "sic", TRAIN_YEARS),
-        t2m=lambda w: interim(w.hemi, "t2m", TRAIN_YEARS),
-        u10=lambda w: interim(w.hemi, "u10", TRAIN_YEARS),
-        v10=lambda w: interim(w.hemi, "v10", TRAIN_YEARS),
     output:
         "data/store/{hemi}/statistics.nc",
     log:
@@ -89,20 +87,23 @@ rule fit_statistics:
     resources:
         mem_mb=16000,
         runtime=60,
+    params:
+        spec=SPEC_JSON,
+        atmos=atmos_args,
     shell:
-        "floecast statistics --sic {input.sic} --t2m {input.t2m} --u10 {input.u10}"
-        " --v10 {input.v10} --out {output} > {log} 2>&1"
+        "floecast statistics --spec {params.spec:q} --sic {input.sic} {params.atmos}"
+        " --out {output} > {log} 2>&1"
 
 
+# One year of a dataset per job: the daily run rebuilds only the current year's part
+# (under a minute at 25 km), and the trend channel reads the years before from interim files.
 rule build_store_obs:
     input:
-        sic=lambda w: interim(w.hemi, "sic", OBS_YEARS),
-        t2m=lambda w: interim(w.hemi, "t2m", OBS_YEARS),
-        u10=lambda w: interim(w.hemi, "u10", OBS_YEARS),
-        v10=lambda w: interim(w.hemi, "v10", OBS_YEARS),
+        **{v: f"data/interim/{{hemi}}/obs/{v}/{{year}}.nc" for v in ATMOS_VARIABLES},
+        sic=store_sic_years,
         statistics="data/store/{hemi}/statistics.nc",
     output:
-        directory("data/store/{hemi}/obs.zarr"),
+        directory("data/store/{hemi}/obs/{year}.zarr"),
     log:
         log_path("build_store_obs"),
     benchmark:
@@ -110,25 +111,28 @@ rule build_store_obs:
     conda:
         "../envs/preprocess.yaml"
     resources:
-        mem_mb=32000,
-        runtime=120,
+        mem_mb=4000,  # written 32 days at a time: about 1.5 GB at 25 km
+        runtime=15,
     params:
         coarsen=COARSEN,
+        spec=SPEC_JSON,
+        atmos=atmos_args,
     shell:
         "floecast store --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"
-        " --sic {input.sic} --t2m {input.t2m} --u10 {input.u10} --v10 {input.v10}"
+        " --spec {params.spec:q} --year {wildcards.year} --sic {input.sic} {params.atmos}"
         " --statistics {input.statistics} --out {output} > {log} 2>&1"
 
 
 rule build_store_cmip6:
     input:
+        **{
+            v: f"data/interim/{{hemi}}/cmip6/{{cmip6_run}}/{v}.nc"
+            for v in ATMOS_VARIABLES
+        },
         sic="data/interim/{hemi}/cmip6/{cmip6_run}/sic.nc",
-        t2m="data/interim/{hemi}/cmip6/{cmip6_run}/t2m.nc",
-        u10="data/interim/{hemi}/cmip6/{cmip6_run}/u10.nc",
-        v10="data/interim/{hemi}/cmip6/{cmip6_run}/v10.nc",
         statistics="data/store/{hemi}/statistics.nc",
     output:
-        directory("data/store/{hemi}/cmip6_{cmip6_run}.zarr"),
+        directory("data/store/{hemi}/cmip6_{cmip6_run}/{year}.zarr"),
     log:
         log_path("build_store_cmip6"),
     benchmark:
@@ -136,11 +140,13 @@ rule build_store_cmip6:
     conda:
         "../envs/preprocess.yaml"
     resources:
-        mem_mb=32000,
-        runtime=120,
+        mem_mb=4000,
+        runtime=15,
     params:
         coarsen=COARSEN,
+        spec=SPEC_JSON,
+        atmos=atmos_args,
     shell:
         "floecast store --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"
-        " --sic {input.sic} --t2m {input.t2m} --u10 {input.u10} --v10 {input.v10}"
+        " --spec {params.spec:q} --year {wildcards.year} --sic {input.sic} {params.atmos}"
         " --statistics {input.statistics} --out {output} > {log} 2>&1"

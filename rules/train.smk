@@ -4,8 +4,9 @@
 rule train_member:
     input:
         # ancient: days appended to the store for new forecasts do not retrain a model run
-        store=ancient("data/store/{hemi}/obs.zarr"),
-        pretrain=expand("data/store/{{hemi}}/cmip6_{run}.zarr", run=CMIP6_RUNS),
+        store=ancient(training_store),
+        pretrain=ancient(pretrain_store),
+        statistics=ancient("data/store/{hemi}/statistics.nc"),
     output:
         weights="models/{hemi}/{run}/member_{member}/weights.pt",
         meta="models/{hemi}/{run}/member_{member}/meta.json",
@@ -28,5 +29,6 @@ rule train_member:
         out_dir=subpath(output.weights, parent=True),
     shell:
         "floecast train --spec {params.spec:q} --member {wildcards.member}"
-        " --store {input.store} --pretrain-store {input.pretrain} --threads {threads}"
+        " --store {input.store} --pretrain-store {input.pretrain}"
+        " --statistics {input.statistics} --threads {threads}"
         " --out-dir {params.out_dir} > {log} 2>&1"

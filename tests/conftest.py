@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from floecast.channels import InputSpec
+from floecast.dataset import combined_hash
 from floecast.grid import Ease2Grid
-from floecast.preprocess import ATMOS_VARIABLES, build_store, fit_statistics, regrid_atmos, regrid_sic_year
+from floecast.preprocess import ATMOS_VARIABLES, build_year_store, fit_statistics, regrid_atmos, regrid_sic_year
 from floecast.sources.synthetic import SyntheticParams, write_atmos_year, write_sic_year
 
 TINY_COARSEN = 27  # 432 / 27 = 16 cells a side, 675 km cells
@@ -17,6 +19,7 @@ YEARS = (2003, 2004, 2005)
 TRAIN_YEARS = (2003, 2004)
 LAST_DAY = dt.date(2005, 4, 30)  # the test year is short, to keep the session fixture fast
 SEED = 42
+SPEC = InputSpec(sic_lags=(1, 2, 3, 7, 14), sic_trend_years=2, leads=10)  # the store's channels
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class TinyData:
     years: tuple[int, ...]
     train_years: tuple[int, ...]
     params: SyntheticParams
-    store_hash: str
+    store_hash: str  # the hashes of the parts, combined as the loader does
 
     def raw_sic_dir(self, year: int) -> Path:
         return self.root / "raw" / "sic" / str(year)
@@ -46,11 +49,12 @@ class TinyData:
 
     @property
     def statistics(self) -> Path:
-        return self.root / "statistics.nc"
+        return self.root / "store" / "statistics.nc"
 
     @property
     def store(self) -> Path:
-        return self.root / "store.zarr"
+        """The folder of the store's yearly parts (``<year>.zarr``)."""
+        return self.root / "store" / "obs"
 
 
 @pytest.fixture(scope="session")
@@ -71,5 +75,10 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory, tiny_grid: Ease2Grid) ->
             write_atmos_year(str(data.raw_atmos(variable, year)), tiny_grid, variable, year, LAST_DAY, params)
             regrid_atmos(data.raw_atmos(variable, year), data.interim(variable, year), tiny_grid, variable)
     fit_statistics(*data.interim_paths(TRAIN_YEARS), data.statistics)
-    store_hash = build_store(*data.interim_paths(YEARS), data.statistics, data.store, "north", tiny_grid.cell_area_km2)
-    return TinyData(root, tiny_grid, YEARS, TRAIN_YEARS, params, store_hash)
+    hashes = []
+    for year in YEARS:
+        sic, atmos = data.interim_paths(tuple(y for y in YEARS if y <= year))
+        atmos = {v: [data.interim(v, year)] for v in atmos}
+        part = data.store / f"{year}.zarr"
+        hashes.append(build_year_store(year, sic, atmos, data.statistics, part, SPEC, "north", tiny_grid.cell_area_km2))
+    return TinyData(root, tiny_grid, YEARS, TRAIN_YEARS, params, combined_hash(hashes))

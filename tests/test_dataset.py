@@ -7,12 +7,15 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import xarray as xr
+from conftest import SPEC
 
-from floecast.dataset import InputSpec, SampleStore
+from floecast.channels import AtmosChannel, InputSpec
+from floecast.dataset import SIC_STEPS, SampleStore
 
-SPEC = InputSpec(sic_lags=(1, 2, 3, 7, 14), t2m_lags=(1, 2, 3, 5), wind_lags=(1,), leads=10)
 INIT = pd.Timestamp("2004-02-20")
+STEP = 0.5 / SIC_STEPS  # the cache's uint8 SIC is within half a step of the stored fraction
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +25,20 @@ def samples(tiny_data) -> SampleStore:
 
 @pytest.fixture(scope="module")
 def stored(tiny_data) -> xr.Dataset:
-    with xr.open_zarr(tiny_data.store, consolidated=True) as ds:
-        return ds.load()
+    """The parts' per-day arrays joined in time, with the statistics' masks and climatology."""
+    parts = []
+    for year in tiny_data.years:
+        with xr.open_zarr(tiny_data.store / f"{year}.zarr", consolidated=True) as ds:
+            atmos = ds["atmos"].load()
+            part = ds[["sic"]].load()
+            for c, key in enumerate(atmos.attrs["channels"]):
+                part[key] = atmos.isel(channel=c, drop=True)
+            parts.append(part)
+    joined = xr.concat(parts, dim="time")
+    with xr.open_dataset(tiny_data.statistics) as stats:
+        for name in ("land", "active", "sic_clim"):
+            joined[name] = stats[name].load()
+    return joined
 
 
 def _channel(name: str, spec: InputSpec = SPEC) -> int:
@@ -47,8 +62,9 @@ def test_lead_k_targets_day_d_plus_k(samples: SampleStore, stored: xr.Dataset) -
     for i, init in enumerate(inits):
         for k in range(1, SPEC.leads + 1):
             day = init + pd.Timedelta(days=k)
-            np.testing.assert_array_equal(y[i, k - 1], stored["sic"].sel(time=day).values)
-            np.testing.assert_array_equal(weights[i, k - 1], stored["active"].sel(month=day.month).values)
+            np.testing.assert_allclose(y[i, k - 1], stored["sic"].sel(time=day).values, atol=STEP)
+            active_ocean = stored["active"].sel(month=day.month).values & (stored["land"].values == 0)
+            np.testing.assert_array_equal(weights[i, k - 1], active_ocean)
     # 2004-12-25 + 7 is in January 2005: its weights are January's active mask
     assert not np.array_equal(weights[2, 0], weights[2, 7])
 
@@ -61,14 +77,14 @@ def test_inputs_read_the_lagged_days(samples: SampleStore, stored: xr.Dataset) -
         return INIT - pd.Timedelta(days=lag)
 
     assert SPEC.channel_names[0] == "sic_lag1"
-    np.testing.assert_array_equal(x[0, 0], stored["sic"].sel(time=day(1)).values)
-    np.testing.assert_array_equal(latest[0, 0], stored["sic"].sel(time=day(1)).values)
+    np.testing.assert_allclose(x[0, 0], stored["sic"].sel(time=day(1)).values, atol=STEP)
+    np.testing.assert_allclose(latest[0, 0], stored["sic"].sel(time=day(1)).values, atol=STEP)
     for lag in SPEC.sic_lags:
-        np.testing.assert_array_equal(x[0, _channel(f"sic_lag{lag}")], stored["sic"].sel(time=day(lag)).values)
-    for lag in SPEC.t2m_lags:
-        np.testing.assert_array_equal(x[0, _channel(f"t2m_anom_lag{lag}")], stored["t2m_anom"].sel(time=day(lag)).values)
-    for name in ("u10", "v10"):
-        np.testing.assert_array_equal(x[0, _channel(f"{name}_lag1")], stored[name].sel(time=day(1)).values)
+        np.testing.assert_allclose(x[0, _channel(f"sic_lag{lag}")], stored["sic"].sel(time=day(lag)).values, atol=STEP)
+    for channel in SPEC.atmos:
+        for lag in channel.lags:  # float16 in the cache
+            expected = stored[channel.key].sel(time=day(lag)).values
+            np.testing.assert_allclose(x[0, _channel(f"{channel.key}_lag{lag}")], expected, rtol=1e-3, atol=1e-3)
     np.testing.assert_array_equal(x[0, _channel("land")], stored["land"].values)
     angle = 2 * np.pi * (INIT.day_of_year - 1) / 365.25
     np.testing.assert_allclose(x[0, _channel("cos_doy")], np.cos(angle), rtol=1e-6)
@@ -78,28 +94,32 @@ def test_inputs_read_the_lagged_days(samples: SampleStore, stored: xr.Dataset) -
         expected = stored["sic_clim"].sel(dayofyear=target_doy).values
         np.testing.assert_array_equal(x[0, _channel(f"sic_clim_lead{k}")], expected)
         np.testing.assert_array_equal(clim[0, k - 1], expected)
+        trend = samples.trend[samples.dates.get_loc(INIT) + k].numpy() / SIC_STEPS
+        np.testing.assert_allclose(x[0, _channel(f"sic_trend_lead{k}")], trend, atol=1e-6)
+
+
+def _scrambled(samples: SampleStore, start: int, seed: int) -> SampleStore:
+    """A copy whose per-day arrays from index ``start`` on are noise."""
+    gen = torch.Generator().manual_seed(seed)
+    sic = samples.sic.clone()
+    sic[start:] = torch.randint(0, SIC_STEPS + 1, sic[start:].shape, generator=gen, dtype=torch.uint8)
+    atmos = {}
+    for key, values in samples.atmos.items():
+        atmos[key] = values.clone()
+        atmos[key][start:] = torch.randn(values[start:].shape, generator=gen).half()
+    return dataclasses.replace(samples, sic=sic, atmos=atmos)
 
 
 def test_no_target_day_feeds_an_input(samples: SampleStore) -> None:
     """Scrambling every day from D on (the targets and later) leaves the inputs unchanged."""
     inits = pd.DatetimeIndex([INIT, pd.Timestamp("2004-09-01")])
     before = samples.inputs(inits)
-    scrambled = dataclasses.replace(samples)
-    rng = np.random.default_rng(0)
-    for init in inits:
-        start = samples.dates.get_loc(init)
-        for name in ("sic", "t2m_anom", "u10", "v10"):
-            values = getattr(scrambled, name).copy()
-            values[start:] = rng.standard_normal(values[start:].shape)
-            setattr(scrambled, name, values)
-        after = scrambled.inputs(pd.DatetimeIndex([init]))
-        i = inits.get_loc(init)
+    for i, init in enumerate(inits):
+        after = _scrambled(samples, samples.dates.get_loc(init), seed=i).inputs(pd.DatetimeIndex([init]))
         for a, b in zip(before, after, strict=True):
             np.testing.assert_array_equal(a[i], b[0])
-        scrambled = dataclasses.replace(samples)
     # while scrambling the day before D changes them
-    broken = dataclasses.replace(samples, sic=samples.sic.copy())
-    broken.sic[samples.dates.get_loc(INIT) - 1] += 0.5
+    broken = _scrambled(samples, samples.dates.get_loc(INIT) - 1, seed=9)
     assert not np.array_equal(broken.inputs(pd.DatetimeIndex([INIT]))[0], before[0][:1])
 
 
@@ -120,7 +140,7 @@ def test_init_dates_respect_max_lag_and_leads(samples: SampleStore) -> None:
     open_ended = samples.init_dates(with_targets=False)
     assert open_ended[-1] == last_day + pd.Timedelta(days=1)
     x, _, latest = samples.inputs(open_ended[-1:])
-    np.testing.assert_array_equal(latest[0, 0], samples.sic[-1])
+    np.testing.assert_allclose(latest[0, 0], samples.sic[-1].numpy() / SIC_STEPS, atol=1e-6)
     # year filter and stride
     in_2004 = samples.init_dates((2004, 2004), stride=7)
     assert in_2004[0] == pd.Timestamp("2004-01-01") and (in_2004.year == 2004).all()
@@ -144,20 +164,55 @@ def test_inputs_key_error_names_the_init_date(samples: SampleStore) -> None:
 
 @pytest.mark.parametrize(
     "spec",
-    [SPEC, InputSpec(), InputSpec(sic_lags=(1,), t2m_lags=(2, 4), wind_lags=(1, 3), leads=3)],
-    ids=["tiny", "default", "custom"],
+    [
+        SPEC,
+        InputSpec(sic_trend_years=2, leads=SPEC.leads),
+        InputSpec(sic_lags=(1,), atmos=(AtmosChannel("u10", (1, 3)),), sic_trend_years=0, land=False, leads=3),
+        InputSpec(atmos=(), sic_trend_years=2, sic_climatology=False, day_of_year=False, leads=5),
+    ],
+    ids=["tiny", "default", "custom", "sic-only"],
 )
 def test_channel_count_matches_channel_names(tiny_data, spec: InputSpec) -> None:
     store = SampleStore.open(tiny_data.store, spec)
     init = store.init_dates()[100]
     x, clim, latest = store.inputs(pd.DatetimeIndex([init]))
     assert x.shape[1] == len(spec.channel_names)
-    n = len(spec.sic_lags) + len(spec.t2m_lags) + 2 * len(spec.wind_lags) + 3 + spec.leads
+    n = len(spec.sic_lags) + sum(len(a.lags) for a in spec.atmos) + spec.land + 2 * spec.day_of_year
+    n += spec.leads * (bool(spec.sic_trend_years) + spec.sic_climatology)
     assert len(spec.channel_names) == len(set(spec.channel_names)) == n
     assert clim.shape == (1, spec.leads, 16, 16) and latest.shape == (1, 1, 16, 16)
     assert store.targets(pd.DatetimeIndex([init]))[0].shape == (1, spec.leads, 16, 16)
 
 
 def test_lag_zero_is_rejected() -> None:
-    with pytest.raises(ValueError, match="inputs.t2m_lags"):
-        InputSpec(t2m_lags=(0, 1))
+    with pytest.raises(ValueError, match="channels.atmos.t2m.lags"):
+        InputSpec(atmos=(AtmosChannel("t2m", (0, 1), "anomaly"),))
+
+
+def test_cache_is_compact(samples: SampleStore, tiny_data) -> None:
+    assert samples.sic.dtype == torch.uint8 and samples.trend.dtype == torch.uint8
+    assert all(v.dtype == torch.float16 for v in samples.atmos.values())
+    days, cells = len(samples.dates), 16 * 16
+    # per day: SIC 1 byte, 3 atmospheric channels 2 bytes each, the trend 1 byte, the hole radius
+    assert samples.nbytes == days * cells * (1 + 3 * 2) + (days + SPEC.leads + 1) * cells + days * 4
+    assert SampleStore.open(tiny_data.store, SPEC).trend.shape[0] == days + SPEC.leads + 1
+
+
+def test_polar_hole_cells_get_no_weight(samples: SampleStore) -> None:
+    dates = pd.DatetimeIndex([INIT])
+    _, weights = samples.targets(dates)
+    assert weights.sum() > 0
+    # a hole of 2000 km around the pole (this grid's cells are 675 km) for every day
+    holed = dataclasses.replace(samples, hole_km=torch.full_like(samples.hole_km, 2000.0))
+    _, holed_weights = holed.targets(dates)
+    xx, yy = np.meshgrid(samples.xc, samples.yc)
+    inside = np.hypot(xx, yy) < 2_000_000
+    assert inside.sum() >= 4 and (holed_weights[..., inside] == 0).all()
+    np.testing.assert_array_equal(holed_weights[..., ~inside], weights[..., ~inside])
+
+
+def test_a_store_built_for_other_channels_is_refused(tiny_data) -> None:
+    with pytest.raises(ValueError, match="2003.zarr: its trend channel uses 2 years, the model 5"):
+        SampleStore.open(tiny_data.store, InputSpec(sic_trend_years=5, leads=5))
+    with pytest.raises(KeyError, match="no channel t2m "):
+        SampleStore.open(tiny_data.store, InputSpec(atmos=(AtmosChannel("t2m", (1,)),), sic_trend_years=2))

@@ -12,12 +12,24 @@ import pytest
 import torch
 
 from floecast import __version__
-from floecast.dataset import InputSpec, SampleStore
+from floecast.channels import AtmosChannel, InputSpec
+from floecast.dataset import SampleStore
 from floecast.model import UNet
 from floecast.train import forecast, load_member, train_member
 
 SPEC = {
-    "inputs": {"sic_lags": [1, 2, 7], "t2m_lags": [1, 3], "wind_lags": [1]},
+    "channels": {
+        "sic_lags": [1, 2, 7],
+        "sic_trend_years": 2,
+        "sic_climatology": True,
+        "atmos": {
+            "t2m": {"lags": [1, 3], "transform": "anomaly", "norm": "zscore"},
+            "u10": {"lags": [1], "transform": "absolute", "norm": "zscore"},
+            "v10": {"lags": [1], "transform": "absolute", "norm": "zscore"},
+        },
+        "land": True,
+        "day_of_year": True,
+    },
     "model": {"leads": 5, "filters": 4, "depth": 2},
     "train": {
         "seed": 1000,
@@ -30,6 +42,12 @@ SPEC = {
     },
     "splits": {"train": [2003, 2003], "validate": [2004, 2004]},
 }
+INPUTS = InputSpec(
+    sic_lags=(1, 2, 7),
+    atmos=(AtmosChannel("t2m", (1, 3), "anomaly"), AtmosChannel("u10", (1,)), AtmosChannel("v10", (1,))),
+    sic_trend_years=2,
+    leads=5,
+)
 
 
 def _inputs(seed: int, n: int = 3, channels: int = 7, leads: int = 4, size: int = 16):
@@ -70,7 +88,7 @@ def test_untrained_model_forecasts_damped_persistence() -> None:
 
 
 def test_untrained_model_on_store_samples(tiny_data) -> None:
-    spec = InputSpec(sic_lags=(1, 2, 7), t2m_lags=(1, 3), wind_lags=(1,), leads=5)
+    spec = INPUTS
     store = SampleStore.open(tiny_data.store, spec)
     dates = pd.DatetimeIndex(["2004-03-01", "2004-09-15"])
     torch.manual_seed(0)
@@ -88,7 +106,8 @@ def trained(tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("members")
     runs = {}
     for name, member in (("a", 0), ("b", 0), ("c", 1)):
-        meta = train_member(copy.deepcopy(SPEC), member, tiny_data.store, [tiny_data.store], root / name, threads=1)
+        pretrain = sorted(tiny_data.store.glob("*.zarr"))
+        meta = train_member(copy.deepcopy(SPEC), member, tiny_data.store, pretrain, root / name, threads=1)
         runs[name] = (meta, root / name)
     return runs
 
@@ -133,8 +152,8 @@ def test_meta_records_the_run(trained, tiny_data) -> None:
         assert meta["threads"] == 1
         assert meta["spec"] == SPEC
         assert meta["pretrain_stores"] == [str(tiny_data.store)]
-        spec = InputSpec(sic_lags=(1, 2, 7), t2m_lags=(1, 3), wind_lags=(1,), leads=5)
-        assert meta["channels"] == spec.channel_names
+        assert meta["channels"] == INPUTS.channel_names
+        assert meta["obs_store_parts"] == ["2003.zarr", "2004.zarr", "2005.zarr"]
         assert meta["train_samples"] == len(pd.date_range("2003-01-08", "2003-12-31")[::25]) == 15
         with open(path / "history.csv", newline="") as f:
             rows = list(csv.DictReader(f))
@@ -147,7 +166,7 @@ def test_loaded_member_reproduces_its_validation_loss(trained, tiny_data) -> Non
     meta, path = trained["a"]
     model, spec = load_member(path / "weights.pt")
     assert spec == SPEC
-    inputs = InputSpec.from_config(spec["inputs"], spec["model"]["leads"])
+    inputs = InputSpec.from_config(spec["channels"], spec["model"]["leads"])
     store = SampleStore.open(tiny_data.store, inputs)
     dates = store.init_dates((2004, 2004), 25)
     pred = forecast(model, store, dates)

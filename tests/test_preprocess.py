@@ -1,4 +1,4 @@
-"""Interim files, training-years statistics (masks, normalisation) and the zarr store."""
+"""Interim files and the training-years statistics (masks, climatologies, normalisation)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-import zarr
 
-from floecast import __version__
 from floecast.grid import Ease2Grid
-from floecast.preprocess import ATMOS_VARIABLES, build_store, content_hash, fit_statistics, regrid_atmos, regrid_sic_year
+from floecast.preprocess import ATMOS_VARIABLES, fit_statistics, regrid_atmos, regrid_sic_year
 from floecast.sources.era5 import write_era5_like
 from floecast.sources.osisaf import STATUS_LAND, osisaf_filename, polar_hole_radius_km, read_osisaf_file, write_osisaf_file
 from floecast.sources.synthetic import idealised_land
@@ -35,12 +33,6 @@ def _sha256(path: Path) -> str:
 @pytest.fixture(scope="module")
 def statistics(tiny_data) -> xr.Dataset:
     return _load(tiny_data.statistics)
-
-
-@pytest.fixture(scope="module")
-def store(tiny_data) -> xr.Dataset:
-    with xr.open_zarr(tiny_data.store, consolidated=True) as ds:
-        return ds.load()
 
 
 @pytest.fixture
@@ -63,7 +55,7 @@ def _rewrite(path: Path, variable: str, change) -> None:
 # --- masks -----------------------------------------------------------------------------------
 
 
-def test_land_mask_is_the_status_flag_land(tiny_data, statistics, store) -> None:
+def test_land_mask_is_the_status_flag_land(tiny_data, statistics) -> None:
     _, flag = read_osisaf_file(tiny_data.raw_sic_dir(2004) / osisaf_filename("north", pd.Timestamp("2004-07-01").date()))
     flag_land = (flag & STATUS_LAND).astype(bool)
     assert 0 < flag_land.sum() < flag_land.size
@@ -75,7 +67,6 @@ def test_land_mask_is_the_status_flag_land(tiny_data, statistics, store) -> None
         np.testing.assert_array_equal(np.isnan(interim["sic"].values).all(axis=0), flag_land)
         assert not np.isnan(interim["sic"].values[:, ~flag_land]).any()
     np.testing.assert_array_equal(statistics["land"].values.astype(bool), flag_land)
-    np.testing.assert_array_equal(store["land"].values.astype(bool), flag_land)
 
 
 def test_active_mask_is_ice_seen_in_training_months(tiny_data, statistics) -> None:
@@ -128,79 +119,6 @@ def test_changing_a_training_year_changes_statistics(tiny_data, interim_copy, tm
     norm_before, norm_after = json.loads(before.attrs["normalisation"]), json.loads(after.attrs["normalisation"])
     assert norm_after["t2m_anom"][1] > norm_before["t2m_anom"][1]  # the two years now differ by 2 K
     assert norm_after["u10"] == norm_before["u10"]
-
-
-def test_store_training_years_do_not_depend_on_the_test_year(tiny_data, interim_copy, tmp_path, store) -> None:
-    _rewrite(interim_copy / "t2m" / "2005.nc", "t2m", lambda v: v + 15.0)
-    digest = build_store(*_paths(interim_copy, tiny_data.years), tiny_data.statistics, tmp_path / "s.zarr", "north", 455625.0)
-    assert digest != tiny_data.store_hash
-    with xr.open_zarr(tmp_path / "s.zarr", consolidated=True) as changed:
-        changed = changed.load()
-    train = store["time"].dt.year <= 2004
-    for name in ("sic", "t2m_anom", "u10", "v10"):
-        np.testing.assert_array_equal(changed[name].values[train.values], store[name].values[train.values])
-    test = ~train.values
-    std = json.loads(_load(tiny_data.statistics).attrs["normalisation"])["t2m_anom"][1]
-    np.testing.assert_allclose(changed["t2m_anom"].values[test] - store["t2m_anom"].values[test], 15.0 / std, rtol=1e-4)
-
-
-# --- the store ---------------------------------------------------------------------------------
-
-
-def test_store_channels_are_normalised(tiny_data, statistics, store) -> None:
-    train = (store["time"].dt.year <= 2004).values
-    for name in ("t2m_anom", "u10", "v10"):
-        values = store[name].values[train].astype(np.float64)
-        assert abs(values.mean()) < 1e-3, name
-        assert values.std() == pytest.approx(1.0, abs=1e-3), name
-    # the formula, recomputed from the interim file and the statistics
-    norm = json.loads(statistics.attrs["normalisation"])
-    interim = _load(tiny_data.interim("t2m", 2005))
-    doy = interim["time"].dt.dayofyear.values
-    anomaly = interim["t2m"].values - statistics["t2m_clim"].values[doy - 1]
-    expected = (anomaly - norm["t2m_anom"][0]) / norm["t2m_anom"][1]
-    np.testing.assert_allclose(store["t2m_anom"].sel(time=interim["time"]).values, expected, atol=1e-5)
-    # SIC keeps its units (a fraction), with 0 over land
-    sic = _load(tiny_data.interim("sic", 2004))["sic"]
-    np.testing.assert_array_equal(store["sic"].sel(time=sic["time"]).values, np.nan_to_num(sic.values, nan=0.0))
-
-
-def test_store_records_its_content_hash(tiny_data, store, tmp_path) -> None:
-    assert store.attrs["content_sha256"] == tiny_data.store_hash
-    assert re.fullmatch("[0-9a-f]{64}", tiny_data.store_hash)
-    # recomputed from what a reader of the store sees: every variable and the time axis
-    assert content_hash(store.load()) == tiny_data.store_hash
-    changed_mask = store.load().copy()
-    changed_mask["active"] = 1 - changed_mask["active"]
-    assert content_hash(changed_mask) != tiny_data.store_hash
-    assert store.attrs["floecast_version"] == __version__
-    assert json.loads(store.attrs["training_years"]) == [2003, 2004]
-    assert store.attrs["cell_area_km2"] == 455625.0 and store.attrs["hemisphere"] == "north"
-    # rebuilding gives the same hash; other data (one training year fewer) another
-    sic, atmos = tiny_data.interim_paths(tiny_data.years)
-    again = build_store(sic, atmos, tiny_data.statistics, tmp_path / "again.zarr", "north", 455625.0)
-    assert again == tiny_data.store_hash
-    fewer = build_store(
-        sic[1:], {k: v[1:] for k, v in atmos.items()}, tiny_data.statistics, tmp_path / "f.zarr", "north", 455625.0
-    )
-    assert fewer != tiny_data.store_hash
-
-
-def test_store_is_zarr_v3_with_consolidated_metadata(tiny_data, store) -> None:
-    root = json.loads((tiny_data.store / "zarr.json").read_text())
-    assert root["zarr_format"] == 3
-    assert root["node_type"] == "group"
-    consolidated = root["consolidated_metadata"]["metadata"]
-    assert {"sic", "t2m_anom", "u10", "v10", "filled", "land", "active", "sic_clim", "time"} <= set(consolidated)
-    group = zarr.open_group(tiny_data.store, mode="r")
-    assert group.metadata.zarr_format == 3
-    assert group["sic"].chunks == (32, 16, 16)
-    assert store["sic"].dims == ("time", "yc", "xc")
-    assert store["active"].dims == ("month", "yc", "xc")
-    dates = pd.DatetimeIndex(store["time"].values)
-    assert dates[0] == pd.Timestamp("2003-01-01") and dates[-1] == pd.Timestamp("2005-04-30")
-    assert (np.diff(dates.values) == np.timedelta64(1, "D")).all()
-    assert int(store["filled"].sum()) == 0
 
 
 # --- regridding --------------------------------------------------------------------------------

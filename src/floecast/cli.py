@@ -13,8 +13,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from floecast import __version__
+
+if TYPE_CHECKING:
+    from floecast.channels import InputSpec
 from floecast.sources.http import DownloadError
 
 log = logging.getLogger("floecast")
@@ -153,11 +157,29 @@ def cmd_regrid(args: argparse.Namespace) -> None:
     log.info("wrote %s", args.out)
 
 
+def _channels(args: argparse.Namespace) -> InputSpec:
+    from floecast.channels import InputSpec
+
+    spec = _spec(args.spec)
+    return InputSpec.from_config(spec["channels"], spec["model"]["leads"])
+
+
+def _atmos_files(args: argparse.Namespace, inputs: InputSpec) -> dict[str, list[str]]:
+    """The interim files of each atmospheric variable the channels use (an error names the missing one)."""
+    files = {}
+    for channel in inputs.atmos:
+        paths = getattr(args, channel.variable, None)
+        if not paths:
+            raise SystemExit(f"floecast {args.command}: the channels use {channel.variable}: give --{channel.variable} FILE...")
+        files[channel.variable] = paths
+    return files
+
+
 def cmd_statistics(args: argparse.Namespace) -> None:
     from floecast import preprocess
 
-    atmos = {name: getattr(args, name) for name in preprocess.ATMOS_VARIABLES}
-    preprocess.fit_statistics(args.sic, atmos, args.out)
+    inputs = _channels(args)
+    preprocess.fit_statistics(args.sic, _atmos_files(args, inputs), args.out, inputs.atmos)
     log.info("wrote %s from %d training years", args.out, len(args.sic))
 
 
@@ -166,15 +188,19 @@ def cmd_store(args: argparse.Namespace) -> None:
     from floecast.grid import Ease2Grid
 
     grid = Ease2Grid(args.hemisphere, args.coarsen)
-    atmos = {name: getattr(args, name) for name in preprocess.ATMOS_VARIABLES}
-    digest = preprocess.build_store(args.sic, atmos, args.statistics, args.out, args.hemisphere, grid.cell_area_km2)
+    inputs = _channels(args)
+    digest = preprocess.build_year_store(
+        args.year, args.sic, _atmos_files(args, inputs), args.statistics, args.out, inputs, args.hemisphere, grid.cell_area_km2
+    )
     log.info("wrote %s (sha256 %s)", args.out, digest)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     from floecast.train import train_member
 
-    meta = train_member(_spec(args.spec), args.member, args.store, args.pretrain_store, args.out_dir, threads=args.threads)
+    meta = train_member(
+        _spec(args.spec), args.member, args.store, args.pretrain_store, args.out_dir, args.threads, args.statistics
+    )
     log.info(
         "member %d: %d fine-tuning epochs, best validation loss %.5f, %.0f s",
         args.member,
@@ -188,7 +214,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
     import pandas as pd
     import torch
 
-    from floecast.dataset import InputSpec, SampleStore
+    from floecast.channels import InputSpec
+    from floecast.dataset import SampleStore
     from floecast.predict import predict_member
 
     torch.set_num_threads(args.threads)
@@ -197,10 +224,10 @@ def cmd_predict(args: argparse.Namespace) -> None:
     else:
         checkpoint = torch.load(args.weights, map_location="cpu", weights_only=True)
         spec = checkpoint["spec"]
-        store = SampleStore.open(args.store, InputSpec.from_config(spec["inputs"], spec["model"]["leads"]))
+        store = SampleStore.open(args.store, InputSpec.from_config(spec["channels"], spec["model"]["leads"]), args.statistics)
         years = tuple(spec["splits"][args.split])
         dates = [d.date() for d in pd.DatetimeIndex(store.init_dates(years, args.stride))]  # type: ignore[arg-type]
-    predict_member(args.weights, args.store, dates, args.out, args.member)
+    predict_member(args.weights, args.store, dates, args.out, args.member, args.statistics)
     log.info("wrote %s (%d init dates)", args.out, len(dates))
 
 
@@ -208,7 +235,7 @@ def cmd_combine(args: argparse.Namespace) -> None:
     from floecast.grid import Ease2Grid
     from floecast.predict import combine_forecast
 
-    combine_forecast(args.members, args.store, Ease2Grid(args.hemisphere, args.coarsen), args.run, args.out)
+    combine_forecast(args.members, args.store, Ease2Grid(args.hemisphere, args.coarsen), args.run, args.out, args.statistics)
     log.info("wrote %s", args.out)
 
 
@@ -216,7 +243,7 @@ def cmd_scorecard(args: argparse.Namespace) -> None:
     from floecast.plots import plot_skill
     from floecast.verify import scorecard, skill_summary
 
-    table = scorecard(args.members, args.store, args.out)
+    table = scorecard(args.members, args.store, args.out, args.statistics)
     if args.plot:
         plot_skill(args.out, args.plot)
     for line in skill_summary(table):
@@ -294,15 +321,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_regrid)
 
     p = sub.add_parser("statistics", help="masks, climatologies, normalisation from training years")
-    for name in ("sic", "t2m", "u10", "v10"):
-        p.add_argument(f"--{name}", nargs="+", required=True, help=f"interim {name} files of the training years")
+    p.add_argument("--spec", required=True, help="training spec (its channels): JSON text, a JSON file, or a config YAML")
+    p.add_argument("--sic", nargs="+", required=True, help="interim sic files of the training years")
+    for name in ("t2m", "u10", "v10"):
+        p.add_argument(f"--{name}", nargs="+", help=f"interim {name} files of the training years")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_statistics)
 
-    p = sub.add_parser("store", help="build a dataset's zarr store")
+    p = sub.add_parser("store", help="build one year of a dataset's zarr store (<year>.zarr)")
     _grid_args(p)
-    for name in ("sic", "t2m", "u10", "v10"):
-        p.add_argument(f"--{name}", nargs="+", required=True, help=f"interim {name} files")
+    p.add_argument("--spec", required=True, help="training spec (its channels): JSON text, a JSON file, or a config YAML")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--sic", nargs="+", required=True, help="interim sic files of the year and the trend's years before it")
+    for name in ("t2m", "u10", "v10"):
+        p.add_argument(f"--{name}", nargs="+", help=f"interim {name} files covering the year")
     p.add_argument("--statistics", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_store)
@@ -310,15 +342,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one ensemble member")
     p.add_argument("--spec", required=True, help="training spec: JSON text, a JSON file, or a config YAML")
     p.add_argument("--member", type=int, required=True)
-    p.add_argument("--store", required=True, help="observational zarr store")
-    p.add_argument("--pretrain-store", nargs="*", default=[], help="CMIP6 zarr stores")
+    p.add_argument("--store", nargs="+", required=True, help="the store's yearly parts (<year>.zarr) or their folder")
+    p.add_argument("--statistics", help="statistics.nc (default: data/store/<hemi>/statistics.nc beside the parts)")
+    p.add_argument("--pretrain-store", nargs="*", default=[], help="CMIP6 stores' yearly parts (one folder per run)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="one member's forecast for a date, or for every hindcast date of a split")
     p.add_argument("--weights", required=True)
-    p.add_argument("--store", required=True)
+    p.add_argument("--store", nargs="+", required=True, help="the store's yearly parts (<year>.zarr) or their folder")
+    p.add_argument("--statistics", help="statistics.nc (default: data/store/<hemi>/statistics.nc beside the parts)")
     p.add_argument("--member", type=int, required=True)
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--date", type=_date, help="init date")
@@ -331,14 +365,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("combine", help="members -> the CF ensemble forecast file")
     _grid_args(p)
     p.add_argument("--members", nargs="+", required=True)
-    p.add_argument("--store", required=True)
+    p.add_argument("--store", nargs="+", required=True, help="the store's yearly parts (<year>.zarr) or their folder")
+    p.add_argument("--statistics", help="statistics.nc (default: data/store/<hemi>/statistics.nc beside the parts)")
     p.add_argument("--run", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_combine)
 
     p = sub.add_parser("scorecard", help="hindcast members -> scorecard.csv (and a skill plot)")
     p.add_argument("--members", nargs="+", required=True)
-    p.add_argument("--store", required=True)
+    p.add_argument("--store", nargs="+", required=True, help="the store's yearly parts (<year>.zarr) or their folder")
+    p.add_argument("--statistics", help="statistics.nc (default: data/store/<hemi>/statistics.nc beside the parts)")
     p.add_argument("--out", required=True)
     p.add_argument("--plot")
     p.set_defaults(func=cmd_scorecard)

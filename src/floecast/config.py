@@ -76,9 +76,13 @@ def check(config: dict) -> dict:
     end = parse_date(config["data"].get("end") or init - dt.timedelta(days=1), "data.end")
     if end < start:
         raise ConfigError(f"config key data.end: {end} is before data.start {start}")
-    max_lag = max(config["inputs"]["sic_lags"] + config["inputs"]["t2m_lags"] + config["inputs"]["wind_lags"])
-    if 1 not in config["inputs"]["sic_lags"]:
-        raise ConfigError("config key inputs.sic_lags: must include 1 (the day before the init date)")
+    channels = config["channels"]
+    if 1 not in channels["sic_lags"]:
+        raise ConfigError("config key channels.sic_lags: must include 1 (the day before the init date)")
+    atmos = channels["atmos"]
+    if ("u10" in atmos) != ("v10" in atmos):
+        raise ConfigError("config key channels.atmos: u10 and v10 come together (winds are rotated to the grid axes)")
+    max_lag = max(channels["sic_lags"] + [lag for entry in atmos.values() for lag in entry["lags"]])
     first_init = start + dt.timedelta(days=max_lag)
     if not first_init <= init <= end + dt.timedelta(days=1):
         raise ConfigError(
@@ -117,6 +121,9 @@ def check(config: dict) -> dict:
     if first_cmip > last_cmip:
         raise ConfigError(f"config key cmip6.years: first year {first_cmip} after last year {last_cmip}")
     config = copy.deepcopy(config)
+    for entry in config["channels"]["atmos"].values():
+        entry.setdefault("transform", "absolute")
+        entry.setdefault("norm", "zscore")
     config["date"] = init.isoformat()
     config["data"]["start"] = start.isoformat()
     config["data"]["end"] = end.isoformat()
@@ -141,7 +148,7 @@ JOB_SETTINGS = ("members", "threads", "mem_mb", "gpu_runtime_min")
 
 def training_spec(config: dict) -> dict:
     """The part of the config that defines a trained member (and nothing else)."""
-    spec = {key: copy.deepcopy(config[key]) for key in ("inputs", "model", "train", "splits")}
+    spec = {key: copy.deepcopy(config[key]) for key in ("channels", "model", "train", "splits")}
     for key in JOB_SETTINGS:
         spec["train"].pop(key, None)
     return spec

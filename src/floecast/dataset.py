@@ -1,90 +1,154 @@
-"""Samples from a zarr store: inputs for an init date, targets for its lead days.
+"""Samples from the zarr store: inputs for an init date, targets for its lead days.
 
-Time semantics: for init date D the inputs are days strictly before D (SIC at D - lag for
-each configured lag, lag >= 1), and lead k is the day D + k. Targets are the same SIC array
-shifted in time, so a sample is a window of days, never a stored copy.
+Time semantics: for init date D the inputs are days strictly before D (each channel at
+D - lag, lag >= 1), and lead k is the day D + k. Targets are the same SIC array shifted in
+time, so a sample is a window of days, never a stored copy. The per-lead trend and
+climatology channels are of the target days, which are known before D (the trend is
+fitted on earlier years only).
+
+The store's years are read once into a compact cache (SIC and trend as uint8 steps of
+1/250, atmospheric channels as float16) held as torch tensors on the CPU or, in a GPU
+job, in GPU memory, so that a batch is gathered where the model runs and converted to
+float32 there: no per-sample Python work, no copies of the target window.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import xarray as xr
 
+from floecast.channels import InputSpec
 
-@dataclass(frozen=True)
-class InputSpec:
-    """Which days feed the model (lags in days before the init date) and how far it looks."""
+SIC_STEPS = 250  # uint8 SIC: value / 250, at most 0.002 from the stored fraction
 
-    sic_lags: tuple[int, ...] = (1, 2, 3, 7, 14)
-    t2m_lags: tuple[int, ...] = (1, 2, 3, 5)
-    wind_lags: tuple[int, ...] = (1,)
-    leads: int = 30
 
-    def __post_init__(self) -> None:
-        for name in ("sic_lags", "t2m_lags", "wind_lags"):
-            if min(getattr(self, name)) < 1:
-                raise ValueError(f"inputs.{name}: every lag must be >= 1 day before the init date")
+def store_parts(paths: str | Path | Sequence[str | Path]) -> list[Path]:
+    """A store's yearly parts: the given ``<year>.zarr`` paths, or every one in a folder."""
+    if isinstance(paths, str | Path):
+        path = Path(paths)
+        paths = sorted(path.glob("*.zarr")) if path.suffix != ".zarr" else [path]
+    parts = sorted((Path(p) for p in paths), key=lambda p: p.name)
+    if not parts:
+        raise FileNotFoundError(f"{paths}: no <year>.zarr store parts")
+    return parts
 
-    @property
-    def max_lag(self) -> int:
-        return max(self.sic_lags + self.t2m_lags + self.wind_lags)
 
-    @property
-    def channel_names(self) -> list[str]:
-        names = [f"sic_lag{lag}" for lag in self.sic_lags]
-        names += [f"t2m_anom_lag{lag}" for lag in self.t2m_lags]
-        names += [f"{v}_lag{lag}" for lag in self.wind_lags for v in ("u10", "v10")]
-        names += ["land", "cos_doy", "sin_doy"]
-        names += [f"sic_clim_lead{k}" for k in range(1, self.leads + 1)]
-        return names
+def default_statistics(parts: Sequence[Path]) -> Path:
+    """data/store/<hemi>/statistics.nc for parts in data/store/<hemi>/<dataset>/."""
+    return parts[0].parent.parent / "statistics.nc"
 
-    @classmethod
-    def from_config(cls, inputs: dict, leads: int) -> InputSpec:
-        return cls(tuple(inputs["sic_lags"]), tuple(inputs["t2m_lags"]), tuple(inputs["wind_lags"]), leads)
+
+def _to_sic_steps(values: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(np.nan_to_num(values), 0.0, 1.0) * SIC_STEPS).astype(np.uint8)
 
 
 @dataclass
 class SampleStore:
-    """A store loaded into memory, ready to gather batches by init date."""
+    """A store's days in a compact cache, ready to gather batches by init date.
+
+    ``trend`` covers the store's days and ``leads`` days after them (it needs no data of
+    the days it describes), so a forecast from the day after the last stored day has its
+    trend channels.
+    """
 
     spec: InputSpec
     dates: pd.DatetimeIndex
-    sic: np.ndarray
-    t2m_anom: np.ndarray
-    u10: np.ndarray
-    v10: np.ndarray
+    sic: torch.Tensor  # (T, H, W) uint8
+    trend: torch.Tensor  # (T + leads, H, W) uint8
+    atmos: dict[str, torch.Tensor]  # key -> (T, H, W) float16
+    hole_km: torch.Tensor  # (T,) float32, radius of the polar hole of each day
     land: np.ndarray
     active: np.ndarray
     sic_clim: np.ndarray
     yc: np.ndarray
     xc: np.ndarray
     attrs: dict = field(default_factory=dict)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @classmethod
-    def open(cls, path: str | Path, spec: InputSpec) -> SampleStore:
-        with xr.open_zarr(path, consolidated=True) as ds:
-            arrays = {name: ds[name].values for name in ("sic", "t2m_anom", "u10", "v10", "land", "active", "sic_clim")}
-            arrays.update(yc=ds["yc"].values, xc=ds["xc"].values)
-            dates = pd.DatetimeIndex(ds["time"].values)
-            attrs = dict(ds.attrs)
-        if not (np.diff(dates.values) == np.timedelta64(1, "D")).all():
-            raise ValueError(f"{path}: the store's days are not contiguous")
-        return cls(spec, dates, attrs=attrs, **arrays)
+    def open(
+        cls,
+        paths: str | Path | Sequence[str | Path],
+        spec: InputSpec,
+        statistics: str | Path | None = None,
+        device: torch.device | str = "cpu",
+    ) -> SampleStore:
+        """Read the parts (contiguous days) and the statistics file into the cache on ``device``."""
+        parts = store_parts(paths)
+        statistics = Path(statistics) if statistics else default_statistics(parts)
+        with xr.open_dataset(statistics, engine="netcdf4") as stats:
+            land = stats["land"].values.astype(bool)
+            active = stats["active"].values.astype(bool)
+            sic_clim = stats["sic_clim"].values.astype(np.float32)
+            yc, xc = stats["yc"].values, stats["xc"].values
+        days, sic, atmos, hole, trend, hashes = [], [], {a.key: [] for a in spec.atmos}, [], [], []
+        trend_days: list[pd.DatetimeIndex] = []
+        attrs: dict = {}
+        for part in parts:
+            with xr.open_zarr(part, consolidated=True) as ds:
+                keys = list(ds["atmos"].attrs["channels"])
+                if spec.sic_trend_years and ds.attrs.get("sic_trend_years") != spec.sic_trend_years:
+                    raise ValueError(
+                        f"{part}: its trend channel uses {ds.attrs.get('sic_trend_years')} years, the model "
+                        f"{spec.sic_trend_years} (channels.sic_trend_years); rebuild the store"
+                    )
+                for a in spec.atmos:
+                    if a.key not in keys:
+                        raise KeyError(f"{part}: no channel {a.key} (it has {', '.join(keys)}); rebuild the store")
+                days.append(pd.DatetimeIndex(ds["time"].values))
+                sic.append(_to_sic_steps(ds["sic"].values))
+                values = ds["atmos"].values
+                for a in spec.atmos:
+                    atmos[a.key].append(values[:, keys.index(a.key)].astype(np.float16))
+                hole.append(ds["polar_hole_km"].values.astype(np.float32))
+                trend.append(_to_sic_steps(ds["sic_trend"].values))
+                trend_days.append(pd.DatetimeIndex(ds["trend_time"].values))
+                hashes.append(ds.attrs["content_sha256"])
+                attrs = dict(ds.attrs)
+        dates = days[0].append(days[1:]) if len(days) > 1 else days[0]
+        if len(dates) and not (np.diff(dates.values) == np.timedelta64(1, "D")).all():
+            gap = int(np.flatnonzero(np.diff(dates.values) != np.timedelta64(1, "D"))[0])
+            raise ValueError(f"{parts[0].parent}: the store's days are not contiguous after {dates[gap].date()}")
+        attrs["content_sha256"] = combined_hash(hashes)
+        attrs["parts"] = [p.name for p in parts]
+        wanted = pd.date_range(dates[0], dates[-1] + pd.Timedelta(days=spec.leads + 1), freq="D")
+        trend_cache = _trend_on(wanted, trend_days, trend, parts)
+        device = torch.device(device)
+        to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
+        return cls(
+            spec,
+            dates,
+            sic=to(np.concatenate(sic)),
+            trend=to(trend_cache),
+            atmos={key: to(np.concatenate(v)) for key, v in atmos.items()},
+            hole_km=to(np.concatenate(hole)),
+            land=land,
+            active=active,
+            sic_clim=sic_clim,
+            yc=yc,
+            xc=xc,
+            attrs=attrs,
+            device=device,
+        )
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.sic.shape[1:]  # type: ignore[return-value]
+        return tuple(self.land.shape)  # type: ignore[return-value]
 
-    def _index(self, dates: pd.DatetimeIndex) -> np.ndarray:
-        idx = self.dates.get_indexer(dates)
-        if (idx < 0).any():
-            missing = dates[idx < 0][0].date()
-            raise KeyError(f"init date {missing} is not in the store ({self.dates[0].date()} .. {self.dates[-1].date()})")
-        return idx
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the cache's per-day arrays (what grows with the number of years)."""
+        tensors = [self.sic, self.trend, self.hole_km, *self.atmos.values()]
+        return sum(t.numel() * t.element_size() for t in tensors)
 
     def init_dates(self, years: tuple[int, int] | None = None, stride: int = 1, with_targets: bool = True) -> pd.DatetimeIndex:
         """Init dates whose inputs (and targets) all lie in the store, within ``years``."""
@@ -97,44 +161,115 @@ class SampleStore:
 
     def input_days(self, init: pd.Timestamp) -> pd.DatetimeIndex:
         """Every day read to build the inputs of one init date."""
-        lags = sorted(set(self.spec.sic_lags + self.spec.t2m_lags + self.spec.wind_lags))
+        lags = sorted(set(self.spec.sic_lags + tuple(lag for a in self.spec.atmos for lag in a.lags)))
         return pd.DatetimeIndex([init - pd.Timedelta(days=lag) for lag in lags])
 
-    def inputs(self, dates: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The model's arguments, float32: X (n, C, H, W), the climatology of the target
-        days (n, leads, H, W) and the latest SIC, of D - 1 (n, 1, H, W)."""
-        base = self.dates.get_indexer(dates - pd.Timedelta(days=1)) + 1  # index of D; may be one past the end
-        short = base - self.spec.max_lag < 0  # also where D - 1 is not in the store (base == 0)
+    def _base(self, dates: pd.DatetimeIndex) -> np.ndarray:
+        """Index of each init date D in the cache (one past the end for the day after it)."""
+        base = ((dates - self.dates[0]) // pd.Timedelta(days=1)).to_numpy()
+        short = (base - self.spec.max_lag < 0) | (base > len(self.dates))
         if short.any():
             raise KeyError(
                 f"init date {dates[short][0].date()} needs its {self.spec.max_lag} days of inputs in the store "
                 f"({self.dates[0].date()} .. {self.dates[-1].date()})"
             )
-        n = len(dates)
-        parts = [self.sic[base[:, None] - np.array(self.spec.sic_lags)]]
-        parts.append(self.t2m_anom[base[:, None] - np.array(self.spec.t2m_lags)])
-        for lag in self.spec.wind_lags:
-            parts.append(np.stack([self.u10[base - lag], self.v10[base - lag]], axis=1))
-        parts.append(np.broadcast_to(self.land.astype(np.float32), (n, 1, *self.shape)))
-        angle = 2 * np.pi * (dates.day_of_year.to_numpy() - 1) / 365.25
-        for wave in (np.cos(angle), np.sin(angle)):
-            parts.append(np.broadcast_to(wave[:, None, None, None].astype(np.float32), (n, 1, *self.shape)))
-        clim = self.sic_clim[self._target_doy(dates) - 1]
-        parts.append(clim)
-        latest = self.sic[base - 1][:, None]
-        return np.concatenate(parts, axis=1).astype(np.float32), clim.astype(np.float32), latest.astype(np.float32)
+        return base
 
-    def _target_doy(self, dates: pd.DatetimeIndex) -> np.ndarray:
+    def _target_days(self, dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
         leads = np.arange(1, self.spec.leads + 1)
-        targets = dates.values[:, None] + leads[None, :] * np.timedelta64(1, "D")
-        return pd.DatetimeIndex(targets.ravel()).day_of_year.to_numpy().reshape(targets.shape)
+        return pd.DatetimeIndex((dates.values[:, None] + leads[None, :] * np.timedelta64(1, "D")).ravel())
+
+    def gather(self, dates: pd.DatetimeIndex, with_targets: bool = True) -> dict[str, torch.Tensor]:
+        """The batch's per-day arrays in the cache's compact dtypes, on the cache's device."""
+        spec, device = self.spec, self.device
+        base = torch.from_numpy(np.array(self._base(dates))).to(device)
+        leads = torch.arange(1, spec.leads + 1, device=device)
+        out = {"sic_lags": self.sic[base[:, None] - torch.tensor(spec.sic_lags, device=device)]}
+        for a in spec.atmos:
+            out[a.key] = self.atmos[a.key][base[:, None] - torch.tensor(a.lags, device=device)]
+        out["latest"] = self.sic[base - 1][:, None]
+        if spec.sic_trend_years:
+            out["trend"] = self.trend[base[:, None] + leads[None, :]]
+        if with_targets:
+            idx = base[:, None] + leads[None, :]
+            if int(idx.max()) >= len(self.dates):
+                raise KeyError(f"init date {dates[-1].date()}: targets run past the store's last day {self.dates[-1].date()}")
+            out["targets"] = self.sic[idx]
+            out["hole_km"] = self.hole_km[idx]
+        return out
+
+    def _float(self, gathered: dict[str, torch.Tensor], dates: pd.DatetimeIndex) -> dict[str, torch.Tensor]:
+        """Model-ready float32 tensors from a gathered batch."""
+        spec, device = self.spec, self.device
+        n, (h, w) = len(dates), self.shape
+        scale = 1.0 / SIC_STEPS
+        target_days = self._target_days(dates)
+        doy = target_days.day_of_year.to_numpy().reshape(n, spec.leads)
+        clim = self._statics["sic_clim"][torch.from_numpy(doy - 1).to(device)]
+        parts = [gathered["sic_lags"].float() * scale]
+        parts += [gathered[a.key].float() for a in spec.atmos]
+        if spec.land:
+            parts.append(self._statics["land"].expand(n, 1, h, w))
+        if spec.day_of_year:
+            angle = 2 * np.pi * (dates.day_of_year.to_numpy() - 1) / 365.25
+            for wave in (np.cos(angle), np.sin(angle)):
+                parts.append(torch.from_numpy(wave.astype(np.float32)).to(device)[:, None, None, None].expand(n, 1, h, w))
+        if spec.sic_trend_years:
+            parts.append(gathered["trend"].float() * scale)
+        if spec.sic_climatology:
+            parts.append(clim)
+        batch = {"x": torch.cat(parts, dim=1), "clim": clim, "latest": gathered["latest"].float() * scale}
+        if "targets" in gathered:
+            months = target_days.month.to_numpy().reshape(n, spec.leads)
+            active = self._statics["active_ocean"][torch.from_numpy(months - 1).to(device)]
+            outside_hole = self._statics["distance_km"][None, None] >= gathered["hole_km"][:, :, None, None]
+            batch["y"] = gathered["targets"].float() * scale
+            batch["weights"] = (active & outside_hole).float()
+        return batch
+
+    @cached_property
+    def _statics(self) -> dict[str, torch.Tensor]:
+        """Masks and climatology as tensors on the cache's device (small: no time axis)."""
+        xx, yy = np.meshgrid(self.xc, self.yc)
+        arrays = {
+            "sic_clim": self.sic_clim.astype(np.float32),
+            "land": self.land.astype(np.float32)[None],
+            "active_ocean": self.active & ~self.land,
+            "distance_km": (np.hypot(xx, yy) / 1000.0).astype(np.float32),
+        }
+        return {name: torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for name, a in arrays.items()}
+
+    def batch(self, dates: pd.DatetimeIndex, with_targets: bool = True) -> dict[str, torch.Tensor]:
+        """x (n, C, H, W), clim and (with targets) y and weights (n, leads, H, W), latest (n, 1, H, W)."""
+        return self._float(self.gather(dates, with_targets), dates)
+
+    def inputs(self, dates: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model's arguments as numpy float32: X, the target days' climatology, the SIC of D - 1."""
+        b = self.batch(dates, with_targets=False)
+        return b["x"].cpu().numpy(), b["clim"].cpu().numpy(), b["latest"].cpu().numpy()
 
     def targets(self, dates: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
-        """(Y, weights): SIC on D + 1 .. D + leads and the active-ocean mask of each target month."""
-        base = self._index(dates)
-        idx = base[:, None] + np.arange(1, self.spec.leads + 1)[None, :]
-        if (idx >= len(self.dates)).any():
-            raise KeyError(f"init date {dates[0].date()}: targets run past the store's last day {self.dates[-1].date()}")
-        months = self.dates[idx.ravel()].month.to_numpy().reshape(idx.shape)
-        weights = self.active[months - 1].astype(np.float32)
-        return self.sic[idx], weights
+        """(Y, weights): SIC on D + 1 .. D + leads and the mask of active ocean outside the polar hole."""
+        b = self.batch(dates)
+        return b["y"].cpu().numpy(), b["weights"].cpu().numpy()
+
+
+def _trend_on(
+    wanted: pd.DatetimeIndex, trend_days: list[pd.DatetimeIndex], trend: list[np.ndarray], parts: Sequence[Path]
+) -> np.ndarray:
+    """The trend channel on ``wanted`` days: each part's own year, then the last part's days after it."""
+    out = np.zeros((len(wanted), *trend[0].shape[1:]), np.uint8)
+    have = np.zeros(len(wanted), bool)
+    for days, values in zip(trend_days, trend, strict=True):  # in order: a part's own year wins over the extension before it
+        idx = wanted.get_indexer(days)
+        ok = idx >= 0
+        out[idx[ok]] = values[ok]
+        have[idx[ok]] = True
+    if not have.all():
+        raise KeyError(f"{parts[-1]}: the trend channel does not reach {wanted[~have][0].date()} (rebuild with more leads)")
+    return out
+
+
+def combined_hash(hashes: Sequence[str]) -> str:
+    """The store's hash: sha256 over its parts' content hashes, in year order."""
+    return hashlib.sha256(json.dumps(list(hashes)).encode()).hexdigest()

@@ -12,7 +12,8 @@ import pandas as pd
 import xarray as xr
 
 from floecast import __version__
-from floecast.dataset import InputSpec, SampleStore
+from floecast.channels import InputSpec
+from floecast.dataset import SampleStore, default_statistics, store_parts
 from floecast.grid import Ease2Grid
 from floecast.io import write_netcdf
 from floecast.metrics import ICE_THRESHOLD
@@ -39,13 +40,19 @@ def _member_dataset(
 
 
 def predict_member(
-    weights: str | Path, store_path: str | Path, init_dates: Sequence[dt.date], out_path: str | Path, member: int
+    weights: str | Path,
+    store_path: str | Path | Sequence[str | Path],
+    init_dates: Sequence[dt.date],
+    out_path: str | Path,
+    member: int,
+    statistics: str | Path | None = None,
 ) -> xr.Dataset:
     """One member's SIC for every lead of every init date, written to ``out_path``."""
-    from floecast.train import forecast, load_member  # torch only where a model runs
+    from floecast.train import default_device, forecast, load_member  # torch only where a model runs
 
     model, spec = load_member(weights)
-    store = SampleStore.open(store_path, InputSpec.from_config(spec["inputs"], spec["model"]["leads"]))
+    inputs = InputSpec.from_config(spec["channels"], spec["model"]["leads"])
+    store = SampleStore.open(store_path, inputs, statistics, device=default_device())
     dates = pd.DatetimeIndex(init_dates)
     ds = _member_dataset(forecast(model, store, dates), dates, store, member, weights)
     write_netcdf(ds, out_path)
@@ -54,15 +61,23 @@ def predict_member(
 
 def open_members(paths: Sequence[str | Path]) -> xr.DataArray:
     """Stack member files along a ``member`` dimension (sorted by member number)."""
-    arrays = []
+    arrays, store_hash = [], ""
     for path in paths:
         with xr.open_dataset(path, engine="netcdf4") as ds:
             arrays.append(ds["sic"].load().expand_dims(member=[int(ds.attrs["member"])]))
-    return xr.concat(arrays, dim="member").sortby("member")
+            store_hash = ds.attrs.get("store_sha256", "")
+    stacked = xr.concat(arrays, dim="member").sortby("member")
+    stacked.attrs["store_sha256"] = store_hash
+    return stacked
 
 
 def combine_forecast(
-    member_paths: Sequence[str | Path], store_path: str | Path, grid: Ease2Grid, run: str, out_path: str | Path
+    member_paths: Sequence[str | Path],
+    store_path: str | Path | Sequence[str | Path],
+    grid: Ease2Grid,
+    run: str,
+    out_path: str | Path,
+    statistics: str | Path | None = None,
 ) -> xr.Dataset:
     """Ensemble mean and std (``quantity``), sea-ice probability, masks and provenance."""
     members = open_members(member_paths)
@@ -71,11 +86,14 @@ def combine_forecast(
     sic = members.isel(init_time=0)
     init = pd.Timestamp(members["init_time"].values[0])
     leads = sic["leadtime"].values
-    with xr.open_zarr(store_path, consolidated=True) as store:
-        land = store["land"].values.astype(bool)
-        store_hash = store.attrs.get("content_sha256", "")
-        store_first, store_last = (pd.Timestamp(t).date() for t in store["time"].values[[0, -1]])
-        data_last = min(store_last, (init - pd.Timedelta(days=1)).date())
+    parts = store_parts(store_path)
+    with xr.open_dataset(statistics or default_statistics(parts), engine="netcdf4") as stats:
+        land = stats["land"].values.astype(bool)
+    with xr.open_zarr(parts[0], consolidated=True) as first, xr.open_zarr(parts[-1], consolidated=True) as last:
+        store_first = pd.Timestamp(first["time"].values[0]).date()
+        store_last = pd.Timestamp(last["time"].values[-1]).date()
+    store_hash = members.attrs.get("store_sha256", "")
+    data_last = min(store_last, (init - pd.Timedelta(days=1)).date())
     mean = sic.mean("member").values
     std = sic.std("member", ddof=1).values if sic.sizes["member"] > 1 else np.zeros_like(mean)
     sip = (sic > ICE_THRESHOLD).mean("member").values

@@ -19,7 +19,8 @@ import pandas as pd
 import torch
 
 from floecast import __version__
-from floecast.dataset import InputSpec, SampleStore
+from floecast.channels import InputSpec
+from floecast.dataset import SampleStore, store_parts
 from floecast.io import atomic_path
 from floecast.model import UNet
 
@@ -53,7 +54,7 @@ class TrainSettings:
 
 
 def build_model(spec: dict) -> UNet:
-    inputs = InputSpec.from_config(spec["inputs"], spec["model"]["leads"])
+    inputs = InputSpec.from_config(spec["channels"], spec["model"]["leads"])
     return UNet(len(inputs.channel_names), inputs.leads, spec["model"]["filters"], spec["model"]["depth"])
 
 
@@ -62,15 +63,12 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _on(model: UNet, arrays: Sequence[np.ndarray]) -> list[torch.Tensor]:
-    device = next(model.parameters()).device
-    return [torch.from_numpy(a).to(device) for a in arrays]
-
-
 def _loss(model: UNet, store: SampleStore, dates: pd.DatetimeIndex) -> torch.Tensor:
-    pred = model(*_on(model, store.inputs(dates)))
-    y, weights = _on(model, store.targets(dates))
-    return (weights * (pred - y) ** 2).sum() / weights.sum().clamp(min=1.0)
+    """MSE over active ocean cells outside the polar hole, every lead weighted alike."""
+    batch = store.batch(dates)
+    pred = model(batch["x"], batch["clim"], batch["latest"])
+    weights = batch["weights"]
+    return (weights * (pred - batch["y"]) ** 2).sum() / weights.sum().clamp(min=1.0)
 
 
 def _epoch(
@@ -110,29 +108,42 @@ def forecast(model: UNet, store: SampleStore, dates: pd.DatetimeIndex, batch_siz
     model.eval()
     chunks = []
     for start in range(0, len(dates), batch_size):
-        arrays = store.inputs(dates[start : start + batch_size])
-        chunks.append(model(*_on(model, arrays)).cpu().numpy())
+        batch = store.batch(dates[start : start + batch_size], with_targets=False)
+        chunks.append(model(batch["x"], batch["clim"], batch["latest"]).float().cpu().numpy())
     return np.concatenate(chunks).astype(np.float32)
+
+
+def datasets(parts: Sequence[str | Path]) -> list[list[Path]]:
+    """Yearly store parts grouped by dataset (their folder), e.g. one group per CMIP6 run."""
+    groups: dict[Path, list[Path]] = {}
+    for part in store_parts(parts) if parts else []:
+        groups.setdefault(part.parent, []).append(part)
+    return list(groups.values())
 
 
 def train_member(
     spec: dict,
     member: int,
-    obs_store: str | Path,
+    obs_store: str | Path | Sequence[str | Path],
     pretrain_stores: Sequence[str | Path],
     out_dir: str | Path,
     threads: int = 1,
+    statistics: str | Path | None = None,
 ) -> dict:
-    """Train one member and write weights.pt, history.csv and meta.json into ``out_dir``."""
+    """Train one member and write weights.pt, history.csv and meta.json into ``out_dir``.
+
+    ``obs_store`` is the observational store (its yearly parts, or their folder);
+    ``pretrain_stores`` the parts of the CMIP6 stores, one dataset per folder.
+    """
     settings = TrainSettings.from_spec(spec, member)
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    inputs = InputSpec.from_config(spec["inputs"], spec["model"]["leads"])
+    inputs = InputSpec.from_config(spec["channels"], spec["model"]["leads"])
     device = default_device()
     model = build_model(spec).to(device)
-    obs = SampleStore.open(obs_store, inputs)
+    obs = SampleStore.open(obs_store, inputs, statistics, device=device)
     train_dates = obs.init_dates(settings.train_years, settings.sample_stride_days)
     val_dates = obs.init_dates(settings.validate_years, settings.sample_stride_days)
     if len(train_dates) == 0 or len(val_dates) == 0:
@@ -140,8 +151,8 @@ def train_member(
             f"{obs_store}: no training or validation dates for splits {settings.train_years} / {settings.validate_years}"
         )
     pretrain = []
-    for path in pretrain_stores:
-        store = SampleStore.open(path, inputs)
+    for parts in datasets(pretrain_stores):
+        store = SampleStore.open(parts, inputs, statistics, device=device)
         pretrain.append((store, store.init_dates(None, settings.sample_stride_days)))
 
     history: list[dict] = []
@@ -180,7 +191,8 @@ def train_member(
         "spec": spec,
         "channels": inputs.channel_names,
         "obs_store_sha256": obs.attrs.get("content_sha256"),
-        "pretrain_stores": [str(p) for p in pretrain_stores],
+        "obs_store_parts": obs.attrs["parts"],
+        "pretrain_stores": sorted({str(Path(p).parent) for p in pretrain_stores}),
         "floecast_version": __version__,
         "torch_version": torch.__version__,
         "python": platform.python_version(),

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from floecast.dataset import InputSpec, SampleStore
+from floecast.channels import InputSpec
+from floecast.dataset import SampleStore
 from floecast.io import atomic_path
 from floecast.metrics import binary_accuracy, rmse
 from floecast.predict import open_members
@@ -16,13 +17,19 @@ from floecast.predict import open_members
 SCORECARD_COLUMNS = ["lead_days", "method", "rmse", "binary_accuracy", "n_init_dates"]
 
 
-def scorecard(member_paths: Sequence[str | Path], store_path: str | Path, out_csv: str | Path) -> pd.DataFrame:
+def scorecard(
+    member_paths: Sequence[str | Path],
+    store_path: str | Path | Sequence[str | Path],
+    out_csv: str | Path,
+    statistics: str | Path | None = None,
+) -> pd.DataFrame:
     """One row per (lead, method); RMSE and binary accuracy over the active cells of each target month."""
     members = open_members(member_paths)
     ensemble_mean = members.mean("member").values
     dates = pd.DatetimeIndex(members["init_time"].values)
     leads = members.sizes["leadtime"]
-    store = SampleStore.open(store_path, InputSpec(sic_lags=(1,), t2m_lags=(1,), wind_lags=(1,), leads=leads))
+    spec = InputSpec(sic_lags=(1,), atmos=(), sic_trend_years=0, leads=leads)
+    store = SampleStore.open(store_path, spec, statistics)
     observed, active = store.targets(dates)
     _, climatology, latest = store.inputs(dates)
     forecasts = {
