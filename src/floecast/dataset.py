@@ -184,17 +184,23 @@ class SampleStore:
         spec, device = self.spec, self.device
         base = torch.from_numpy(np.array(self._base(dates))).to(device)
         leads = torch.arange(1, spec.leads + 1, device=device)
-        out = {"sic_lags": self.sic[base[:, None] - torch.tensor(spec.sic_lags, device=device)]}
+        n = len(dates)
+
+        def frames(array: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+            # index_select on whole days copies contiguous frames (advanced indexing is 2x slower)
+            return torch.index_select(array, 0, index.reshape(-1)).reshape(*index.shape, *array.shape[1:])
+
+        out = {"sic_lags": frames(self.sic, base[:, None] - torch.tensor(spec.sic_lags, device=device))}
         for a in spec.atmos:
-            out[a.key] = self.atmos[a.key][base[:, None] - torch.tensor(a.lags, device=device)]
-        out["latest"] = self.sic[base - 1][:, None]
+            out[a.key] = frames(self.atmos[a.key], base[:, None] - torch.tensor(a.lags, device=device))
+        out["latest"] = frames(self.sic, (base - 1).reshape(n, 1))
         if spec.sic_trend_years:
-            out["trend"] = self.trend[base[:, None] + leads[None, :]]
+            out["trend"] = frames(self.trend, base[:, None] + leads[None, :])
         if with_targets:
             idx = base[:, None] + leads[None, :]
             if int(idx.max()) >= len(self.dates):
                 raise KeyError(f"init date {dates[-1].date()}: targets run past the store's last day {self.dates[-1].date()}")
-            out["targets"] = self.sic[idx]
+            out["targets"] = frames(self.sic, idx)
             out["hole_km"] = self.hole_km[idx]
         return out
 

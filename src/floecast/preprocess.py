@@ -40,8 +40,12 @@ def _check_grid(path: str | Path, shape: tuple[int, ...], grid: Ease2Grid) -> No
 
 
 def _write_interim(ds: xr.Dataset, out_path: str | Path) -> None:
-    for name in ds.data_vars:
+    """Compressed, one chunk per day (or per day of year) of each field: the store reads
+    slices of days, so no chunk is decompressed twice."""
+    for name, da in ds.data_vars.items():
         ds[name].encoding.update(zlib=True, complevel=1)
+        if da.ndim == 3:
+            ds[name].encoding["chunksizes"] = (1, *da.shape[1:])
     write_netcdf(ds, out_path)
 
 
