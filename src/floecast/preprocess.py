@@ -117,14 +117,15 @@ def _latlon_dims(da: xr.DataArray) -> tuple[str, str] | None:
 
 
 def _regridded(da: xr.DataArray, path: str | Path, grid: Ease2Grid, cache_dir: str | Path | None = None) -> np.ndarray:
-    """(time, y, x) float32 on ``grid``: passed through if already on it, else bilinear from lat/lon."""
+    """(time, y, x) float32 on ``grid``: passed through if already on it, else from lat/lon, bilinear or
+    area-conservative where the source cells are larger than the target cells."""
     if "yc" in da.dims and "xc" in da.dims:
         _check_grid(path, da.shape, grid)
         return da.transpose("time", "yc", "xc").values.astype(np.float32)
     dims = _latlon_dims(da)
     if dims is None:
         raise ValueError(f"{path}: cannot regrid dims {da.dims}: expected (yc, xc) or latitude/longitude")
-    weights = regrid.cached_weights(da[dims[0]].values, da[dims[1]].values, grid, cache_dir)
+    weights = regrid.cached_weights(da[dims[0]].values, da[dims[1]].values, grid, cache_dir, method="auto")
     return regrid.apply(weights, da.transpose("time", *dims).values, grid)
 
 

@@ -1,8 +1,13 @@
-"""Regridding from regular latitude/longitude grids (ERA5, CMIP6) onto EASE2.
+"""Regridding onto EASE2 from regular latitude/longitude grids (ERA5, CMIP6) and projected polar grids (OSI-SAF).
 
-Bilinear weights are computed once per (source grid, target grid) as a sparse matrix of
-shape (target cells, source cells), cached on disk, and applied to every time step as one
-sparse product. Winds are rotated from east/north to the EASE2 x/y axes.
+Weights are computed once per (source grid, target grid, method) as a sparse matrix of shape (target cells,
+source cells), cached on disk, and applied to every time step as a float32 sparse product, so a year of daily
+fields costs one weight build plus one cheap product per day instead of a full re-interpolation per day.
+
+Methods: ``bilinear`` (point values at the cell centres; for sources as fine as or finer than the target) and
+``conservative`` (area shares of the source cells in each equal-area EASE2 cell, estimated by subsampling; keeps
+area integrals such as sea-ice area when the source is coarser than the target). ``method="auto"`` picks by the
+source spacing. Winds are rotated from east/north to the EASE2 x/y axes.
 """
 
 from __future__ import annotations
@@ -17,9 +22,77 @@ import scipy.sparse as sp
 from floecast.grid import Ease2Grid
 from floecast.io import atomic_path
 
+METHODS = ("bilinear", "conservative")
+DEFAULT_SAMPLES = 8  # per axis: 64 subpoints per EASE2 cell, area shares to about 1/64 of a cell
+KM_PER_DEGREE = np.pi * 6371.0 / 180.0
+
 
 def _normalised_longitudes(lon: np.ndarray) -> np.ndarray:
     return np.mod(np.asarray(lon, dtype=np.float64), 360.0)
+
+
+def _unwrapped_longitudes(src_lon: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Source longitudes (source order) as one run once sorted, starting after the widest gap, and whether they
+    close the circle: a sector across 0E (e.g. -30..60) stays one sector, a global grid starts at its first column."""
+    lon = _normalised_longitudes(src_lon)
+    if lon.size < 2:
+        raise ValueError("a source axis needs at least two points")
+    srt = np.sort(lon)
+    gaps = np.diff(np.append(srt, srt[0] + 360.0))
+    periodic = bool(np.isclose(gaps.max(), np.median(gaps), rtol=1e-3))
+    origin = srt[0] if periodic else srt[(int(np.argmax(gaps)) + 1) % srt.size]
+    return origin + np.mod(lon - origin, 360.0), periodic
+
+
+def _wrapped(lon: np.ndarray, start: float) -> np.ndarray:
+    """Longitudes moved by whole turns into [start, start + 360)."""
+    return start + np.mod(np.asarray(lon, dtype=np.float64) - start, 360.0)
+
+
+def _axis_bilinear(
+    axis: np.ndarray, points: np.ndarray, periodic: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bracketing indices (into ``axis`` as given, any order), weight of the upper one, and inside mask."""
+    axis = np.asarray(axis, dtype=np.float64)
+    if len(axis) < 2:
+        raise ValueError("a source axis needs at least two points")
+    order = np.argsort(axis)
+    srt = axis[order]
+    n = len(srt)
+    if periodic:
+        ext = np.append(srt, srt[0] + 360.0)
+        i = np.clip(np.searchsorted(ext, points, side="right") - 1, 0, n - 1)
+        lo, hi = ext[i], ext[i + 1]
+        upper = (i + 1) % n
+        inside = np.isfinite(points)
+    else:
+        i = np.clip(np.searchsorted(srt, points, side="right") - 1, 0, n - 2)
+        lo, hi = srt[i], srt[i + 1]
+        upper = i + 1
+        inside = (points >= srt[0]) & (points <= srt[-1])
+    with np.errstate(invalid="ignore"):
+        weight = (points - lo) / (hi - lo)
+    return order[i], order[upper], weight, inside
+
+
+def _bilinear_matrix(
+    outer: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    inner: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    n_outer: int,
+    n_inner: int,
+) -> sp.csr_matrix:
+    """CSR weights from per-axis brackets; the source is flattened (outer, inner) row-major.
+
+    Each row lists its four corners in coordinate order (low/high outer, then low/high inner), not in column
+    order, so the float32 sums in ``apply`` do not depend on whether the source axes ascend or descend.
+    """
+    o0, o1, wo, inside_o = outer
+    i0, i1, wi, inside_i = inner
+    inside = inside_o & inside_i
+    cols = np.stack([o0 * n_inner + i0, o0 * n_inner + i1, o1 * n_inner + i0, o1 * n_inner + i1], axis=1)[inside].ravel()
+    vals = np.stack([(1 - wo) * (1 - wi), (1 - wo) * wi, wo * (1 - wi), wo * wi], axis=1)[inside].ravel()
+    indptr = np.concatenate([[0], np.cumsum(4 * inside)])
+    return sp.csr_matrix((vals, cols, indptr), shape=(inside.size, n_outer * n_inner))
 
 
 def bilinear_weights(src_lat: np.ndarray, src_lon: np.ndarray, grid: Ease2Grid) -> sp.csr_matrix:
@@ -28,72 +101,183 @@ def bilinear_weights(src_lat: np.ndarray, src_lon: np.ndarray, grid: Ease2Grid) 
     ``src_lat`` may be ascending or descending; ``src_lon`` covers the globe (periodic) or a
     sector. Target cells outside the source coverage get no weights (NaN after ``apply``).
     """
-    src_lat = np.asarray(src_lat, dtype=np.float64)
-    lon_sorted = _normalised_longitudes(src_lon)
-    lon_order = np.argsort(lon_sorted)
-    lon_sorted = lon_sorted[lon_order]
-    lat_order = np.argsort(src_lat)
-    lat_sorted = src_lat[lat_order]
-    nlat, nlon = len(src_lat), len(lon_sorted)
-    step = np.diff(lon_sorted)
-    periodic = np.isclose(360.0 - (lon_sorted[-1] - lon_sorted[0]), np.median(step), rtol=1e-3) if nlon > 1 else False
-
+    lon, periodic = _unwrapped_longitudes(src_lon)
     tlon, tlat = grid.lonlat
-    tlon = _normalised_longitudes(tlon.ravel())
-    tlat = tlat.ravel()
+    lat_brackets = _axis_bilinear(src_lat, tlat.ravel())
+    lon_brackets = _axis_bilinear(lon, _wrapped(tlon.ravel(), lon.min()), periodic=periodic)
+    return _bilinear_matrix(lat_brackets, lon_brackets, np.size(src_lat), lon.size)
 
-    i = np.clip(np.searchsorted(lat_sorted, tlat, side="right") - 1, 0, nlat - 2)
-    lat0, lat1 = lat_sorted[i], lat_sorted[i + 1]
-    wy = (tlat - lat0) / (lat1 - lat0)
-    inside = (tlat >= lat_sorted[0]) & (tlat <= lat_sorted[-1])
 
+def projected_bilinear_weights(
+    src_x: np.ndarray, src_y: np.ndarray, src_crs: pyproj.CRS | str | int, grid: Ease2Grid
+) -> sp.csr_matrix:
+    """Bilinear weights from a regular x/y grid in a projected CRS (e.g. OSI-SAF polar stereographic) onto ``grid``.
+
+    The EASE2 cell centres are transformed into the source CRS, so no lat/lon detour or curvilinear search is
+    needed. Axes may be ascending or descending; the source is flattened (y, x) row-major; cells outside the
+    source get no weights (NaN after ``apply``).
+    """
+    to_src = pyproj.Transformer.from_crs(grid.crs, pyproj.CRS.from_user_input(src_crs), always_xy=True)
+    xx, yy = np.meshgrid(grid.xc, grid.yc)
+    sx, sy = (np.asarray(v, dtype=np.float64).ravel() for v in to_src.transform(xx, yy))
+    return _bilinear_matrix(_axis_bilinear(src_y, sy), _axis_bilinear(src_x, sx), np.size(src_y), np.size(src_x))
+
+
+def _latitude_edges(lat_sorted: np.ndarray) -> np.ndarray:
+    """Cell edges halfway between sorted centres, the outer ones half a step out, clipped to the poles."""
+    mid = (lat_sorted[1:] + lat_sorted[:-1]) / 2
+    edges = np.concatenate([[2 * lat_sorted[0] - mid[0]], mid, [2 * lat_sorted[-1] - mid[-1]]])
+    return np.clip(edges, -90.0, 90.0)
+
+
+def _longitude_cells(lon: np.ndarray, lon_sorted: np.ndarray, periodic: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Index (into ``lon_sorted``, an unwrapped run) of the source longitude cell of each point, and whether it is in one."""
+    mid = (lon_sorted[1:] + lon_sorted[:-1]) / 2
     if periodic:
-        ext = np.append(lon_sorted, lon_sorted[0] + 360.0)
-        j = np.clip(np.searchsorted(ext, tlon, side="right") - 1, 0, nlon - 1)
-        lon0, lon1 = ext[j], ext[j + 1]
-        j1 = (j + 1) % nlon
-    else:
-        j = np.clip(np.searchsorted(lon_sorted, tlon, side="right") - 1, 0, nlon - 2)
-        lon0, lon1 = lon_sorted[j], lon_sorted[j + 1]
-        j1 = j + 1
-        inside &= (tlon >= lon_sorted[0]) & (tlon <= lon_sorted[-1])
-    wx = (tlon - lon0) / (lon1 - lon0)
-
-    # source index in the original (unsorted) flattened (lat, lon) layout
-    def flat(lat_idx: np.ndarray, lon_idx: np.ndarray) -> np.ndarray:
-        return lat_order[lat_idx] * nlon + lon_order[lon_idx]
-
-    rows = np.repeat(np.nonzero(inside)[0], 4)
-    cols = np.stack([flat(i, j), flat(i, j1), flat(i + 1, j), flat(i + 1, j1)], axis=1)[inside].ravel()
-    vals = np.stack([(1 - wy) * (1 - wx), (1 - wy) * wx, wy * (1 - wx), wy * wx], axis=1)[inside].ravel()
-    return sp.csr_matrix((vals, (rows, cols)), shape=(tlat.size, nlat * nlon))
+        edges = np.concatenate([[(lon_sorted[-1] - 360.0 + lon_sorted[0]) / 2], mid])
+        j = np.searchsorted(edges, _wrapped(lon, edges[0]), side="right") - 1
+        return np.clip(j, 0, len(lon_sorted) - 1), np.isfinite(lon)
+    edges = np.concatenate([[2 * lon_sorted[0] - mid[0]], mid, [2 * lon_sorted[-1] - mid[-1]]])
+    lon = _wrapped(lon, edges[0])
+    j = np.searchsorted(edges, lon, side="right") - 1
+    return np.clip(j, 0, len(lon_sorted) - 1), lon <= edges[-1]
 
 
-def cached_weights(src_lat: np.ndarray, src_lon: np.ndarray, grid: Ease2Grid, cache_dir: str | Path | None) -> sp.csr_matrix:
-    """``bilinear_weights``, read from / written to ``cache_dir`` keyed by both grids."""
-    if cache_dir is None:
+def conservative_weights(
+    src_lat: np.ndarray, src_lon: np.ndarray, grid: Ease2Grid, samples: int = DEFAULT_SAMPLES
+) -> sp.csr_matrix:
+    """Area-conservative weights from a regular lat/lon grid onto ``grid``, by subsampling each target cell.
+
+    Each EASE2 cell is equal-area, so its ``samples`` x ``samples`` subpoints (a regular pattern in projected
+    x/y) stand for equal areas; a weight is the share of the cell's subpoints falling in a source cell (edges
+    halfway between centres, clipped at the poles). Area integrals are thus kept to subsampling accuracy.
+    A cell with any subpoint outside the source gets no weights (NaN after ``apply``).
+    """
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    src_lat = np.asarray(src_lat, dtype=np.float64)
+    lon, periodic = _unwrapped_longitudes(src_lon)
+    if src_lat.size < 2:
+        raise ValueError("a source axis needs at least two points")
+    lat_order, lon_order = np.argsort(src_lat), np.argsort(lon)
+    lat_edges = _latitude_edges(src_lat[lat_order])
+    lon_sorted = lon[lon_order]
+    n, nlon, nsrc = grid.size, lon.size, src_lat.size * lon.size
+    per_cell = samples * samples
+    offsets = ((np.arange(samples) + 0.5) / samples - 0.5) * grid.cell_m
+    to_geo = pyproj.Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
+    rows_per_chunk = max(1, 400_000 // (n * per_cell))
+    keys, counts = [], []
+    for r0 in range(0, n, rows_per_chunk):
+        yc = grid.yc[r0 : r0 + rows_per_chunk]
+        # (rows, cols, sub-y, sub-x): subpoints grouped per target cell, target cells row-major
+        shape = (len(yc), n, samples, samples)
+        xx = np.broadcast_to(grid.xc[None, :, None, None] + offsets[None, None, None, :], shape).ravel()
+        yy = np.broadcast_to(yc[:, None, None, None] - offsets[None, None, :, None], shape).ravel()
+        plon, plat = (np.asarray(v, dtype=np.float64) for v in to_geo.transform(xx, yy))
+        i = np.clip(np.searchsorted(lat_edges, plat, side="right") - 1, 0, src_lat.size - 1)
+        j, ok = _longitude_cells(plon, lon_sorted, periodic)
+        ok &= (plat >= lat_edges[0]) & (plat <= lat_edges[-1])
+        cell_ok = ok.reshape(-1, per_cell).all(axis=1)
+        target = r0 * n + np.repeat(np.arange(cell_ok.size), per_cell)
+        key = target * nsrc + lat_order[i] * nlon + lon_order[j]
+        unique, count = np.unique(key[np.repeat(cell_ok, per_cell)], return_counts=True)
+        keys.append(unique)
+        counts.append(count)
+    key, count = np.concatenate(keys), np.concatenate(counts)
+    return sp.csr_matrix((count / per_cell, (key // nsrc, key % nsrc)), shape=(n * n, nsrc))
+
+
+def source_spacing_km(src_lat: np.ndarray, src_lon: np.ndarray, grid: Ease2Grid) -> float:
+    """Typical source cell size (km, square root of its area) at the latitudes of the target cells it covers."""
+    lat = np.sort(np.asarray(src_lat, dtype=np.float64))
+    lon = np.sort(_normalised_longitudes(src_lon))
+    dlat, dlon = np.median(np.diff(lat)), np.median(np.diff(lon))
+    tlat = grid.lat.ravel()
+    tlat = tlat[(tlat >= lat[0]) & (tlat <= lat[-1])]
+    if tlat.size == 0:
+        return float("nan")
+    return float(np.median(KM_PER_DEGREE * np.sqrt(dlat * dlon * np.cos(np.radians(tlat)))))
+
+
+def choose_method(src_lat: np.ndarray, src_lon: np.ndarray, grid: Ease2Grid) -> str:
+    """``conservative`` where the source is coarser than the target cells (keeps area integrals), else ``bilinear``."""
+    spacing = source_spacing_km(src_lat, src_lon, grid)
+    return "conservative" if spacing > grid.cell_m / 1000.0 else "bilinear"
+
+
+def _weights(src_lat: np.ndarray, src_lon: np.ndarray, grid: Ease2Grid, method: str, samples: int) -> sp.csr_matrix:
+    if method == "bilinear":
         return bilinear_weights(src_lat, src_lon, grid)
+    return conservative_weights(src_lat, src_lon, grid, samples=samples)
+
+
+def cache_key(src_lat: np.ndarray, src_lon: np.ndarray, grid: Ease2Grid, method: str, samples: int = DEFAULT_SAMPLES) -> str:
+    """Cache key of the weights: both grids and the method (bilinear keys are those of earlier versions)."""
     key = hashlib.sha256()
     for array in (np.asarray(src_lat, np.float64), np.asarray(src_lon, np.float64)):
         key.update(array.tobytes())
-    key.update(f"{grid.hemisphere}-{grid.coarsen}-bilinear".encode())
-    path = Path(cache_dir) / f"weights_{key.hexdigest()[:16]}.npz"
+    suffix = "bilinear" if method == "bilinear" else f"{method}{samples}"
+    key.update(f"{grid.hemisphere}-{grid.coarsen}-{suffix}".encode())
+    return key.hexdigest()[:16]
+
+
+def cached_weights(
+    src_lat: np.ndarray,
+    src_lon: np.ndarray,
+    grid: Ease2Grid,
+    cache_dir: str | Path | None,
+    method: str = "bilinear",
+    samples: int = DEFAULT_SAMPLES,
+) -> sp.csr_matrix:
+    """Weights by ``method`` (bilinear, conservative or auto), read from / written to ``cache_dir`` keyed by both grids."""
+    if method == "auto":
+        method = choose_method(src_lat, src_lon, grid)
+    if method not in METHODS:
+        raise ValueError(f"regrid method must be one of {[*METHODS, 'auto']}, got {method!r}")
+    if cache_dir is None:
+        return _weights(src_lat, src_lon, grid, method, samples)
+    path = Path(cache_dir) / f"weights_{cache_key(src_lat, src_lon, grid, method, samples)}.npz"
     if path.exists():
         return sp.load_npz(path).tocsr()
-    weights = bilinear_weights(src_lat, src_lon, grid)
+    weights = _weights(src_lat, src_lon, grid, method, samples)
     with atomic_path(path) as tmp:
         sp.save_npz(tmp.with_suffix(".npz"), weights)
         tmp.with_suffix(".npz").rename(tmp)
     return weights
 
 
-def apply(weights: sp.csr_matrix, fields: np.ndarray, grid: Ease2Grid) -> np.ndarray:
-    """Regrid (time, lat, lon) fields to (time, y, x); cells without weights are NaN."""
-    flat = fields.reshape(fields.shape[0], -1).astype(np.float64)
-    out = (weights @ flat.T).T
-    covered = np.asarray(weights.sum(axis=1)).ravel() > 0
-    out[:, ~covered] = np.nan
-    return out.reshape(fields.shape[0], *grid.shape).astype(np.float32)
+def weights_for(
+    src_lat: np.ndarray,
+    src_lon: np.ndarray,
+    grid: Ease2Grid,
+    cache_dir: str | Path | None = None,
+    method: str = "auto",
+    samples: int = DEFAULT_SAMPLES,
+) -> sp.csr_matrix:
+    """Weights for a lat/lon source, the method chosen from the source spacing unless given (cached if ``cache_dir``)."""
+    return cached_weights(src_lat, src_lon, grid, cache_dir, method=method, samples=samples)
+
+
+def apply(weights: sp.csr_matrix, fields: np.ndarray, grid: Ease2Grid, batch: int = 32) -> np.ndarray:
+    """Regrid (time, lat, lon) fields to (time, y, x) float32; cells without weights are NaN.
+
+    Float32 weights and data, ``batch`` fields per sparse product: with the fields as columns
+    (source cells, batch) each weight scales a short contiguous row, which vectorises and
+    runs about 3x faster than one product per field. Memory stays at the output plus one
+    batch. A NaN in a source cell with weight reaches the target cell.
+    """
+    weights = sp.csr_matrix(weights, dtype=np.float32)
+    ntarget, nsource = weights.shape
+    ntime = fields.shape[0]
+    out = np.empty((ntime, ntarget), dtype=np.float32)
+    uncovered = np.diff(weights.indptr) == 0  # known from the CSR layout, no weights.sum
+    for start in range(0, ntime, batch):
+        chunk = np.asarray(fields[start : start + batch], dtype=np.float32).reshape(-1, nsource)
+        block = weights @ np.ascontiguousarray(chunk.T)  # (target cells, batch)
+        block[uncovered] = np.nan
+        out[start : start + len(chunk)] = block.T
+    return out.reshape(ntime, *grid.shape)
 
 
 def wind_rotation(grid: Ease2Grid) -> tuple[np.ndarray, np.ndarray]:
