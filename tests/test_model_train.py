@@ -5,6 +5,11 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +20,7 @@ from floecast import __version__
 from floecast.channels import AtmosChannel, InputSpec
 from floecast.dataset import SampleStore
 from floecast.model import UNet
-from floecast.train import forecast, load_member, train_member
+from floecast.train import CHECKPOINT, KILL_AFTER_BATCHES_ENV, forecast, lead_weights, load_member, train_member
 
 SPEC = {
     "channels": {
@@ -172,3 +177,75 @@ def test_loaded_member_reproduces_its_validation_loss(trained, tiny_data) -> Non
     pred = forecast(model, store, dates)
     y, w = store.targets(dates)
     assert float((w * (pred - y) ** 2).sum() / w.sum()) == pytest.approx(meta["best_val_loss"], rel=1e-5)
+
+
+def _train_cli(tiny_data, spec: dict, out: Path, kill_after: int | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.pop(KILL_AFTER_BATCHES_ENV, None)
+    if kill_after:
+        env[KILL_AFTER_BATCHES_ENV] = str(kill_after)
+    cmd = [str(Path(sys.executable).parent / "floecast"), "train", "--spec", json.dumps(spec), "--member", "0"]
+    cmd += ["--store", str(tiny_data.store), "--pretrain-store", *map(str, sorted(tiny_data.store.glob("*.zarr")))]
+    cmd += ["--out-dir", str(out)]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_killed_training_resumes_from_its_checkpoint(tiny_data, tmp_path) -> None:
+    """SIGKILL in the second fine-tuning epoch; the re-run resumes after the first and ends
+    with the epochs and the weights of an uninterrupted run."""
+    spec = copy.deepcopy(SPEC)
+    spec["train"].update(epochs=3, patience=3)
+    whole = _train_cli(tiny_data, spec, tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
+    assert not (tmp_path / "whole" / CHECKPOINT).exists()  # removed once the member is done
+    # batches: pretraining 5 (39 init dates, 8 a batch), fine-tuning 2 an epoch (15 dates)
+    killed = _train_cli(tiny_data, spec, tmp_path / "killed", kill_after=5 + 2 + 1)
+    assert killed.returncode == -signal.SIGKILL
+    assert (tmp_path / "killed" / CHECKPOINT).exists() and not (tmp_path / "killed" / "weights.pt").exists()
+    resumed = _train_cli(tiny_data, spec, tmp_path / "killed")
+    assert resumed.returncode == 0, resumed.stderr
+    meta = json.loads((tmp_path / "killed" / "meta.json").read_text())
+    reference = json.loads((tmp_path / "whole" / "meta.json").read_text())
+    assert meta["resumed_from"] == "finetune epoch 1" and reference["resumed_from"] is None
+    assert (
+        (meta["epochs_pretrain"], meta["epochs_finetune"])
+        == (reference["epochs_pretrain"], reference["epochs_finetune"])
+        == (1, 3)
+    )
+    a, b = _state(tmp_path / "whole"), _state(tmp_path / "killed")
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    assert (tmp_path / "killed" / "history.csv").read_text() == (tmp_path / "whole" / "history.csv").read_text()
+
+
+def test_a_checkpoint_of_another_spec_is_not_resumed(tiny_data, tmp_path) -> None:
+    spec = copy.deepcopy(SPEC)
+    killed = _train_cli(tiny_data, spec, tmp_path / "m", kill_after=6)
+    assert killed.returncode == -signal.SIGKILL
+    spec["train"]["learning_rate"] = 0.001
+    again = _train_cli(tiny_data, spec, tmp_path / "m")
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "m" / "meta.json").read_text())["resumed_from"] is None
+
+
+def test_lead_weights() -> None:
+    np.testing.assert_array_equal(lead_weights(4, None), np.ones(4))
+    halving = lead_weights(3, 1.0)  # 1, 1/2, 1/4, scaled to mean 1
+    np.testing.assert_allclose(halving, np.array([1.0, 0.5, 0.25]) / (1.75 / 3))
+
+
+@pytest.mark.parametrize("norm", ["batch", "group", "none"])
+def test_model_options(norm: str) -> None:
+    model = UNet(7, 4, filters=4, depth=2, norm=norm, dropout=0.2)
+    out = model(*_inputs(3))
+    assert out.shape == (3, 4, 16, 16) and ((out > 0) & (out < 1)).all()
+    assert any(isinstance(m, torch.nn.Dropout2d) for m in model.modules())
+
+
+def test_production_model_size() -> None:
+    """IceNet-sized: 2-11 M parameters for the production channels and 93 leads."""
+    from floecast.config import load, training_spec
+    from floecast.train import build_model
+
+    spec = training_spec(load(Path(__file__).resolve().parents[1] / "config" / "config.yaml"))
+    params = sum(p.numel() for p in build_model(spec).parameters())
+    assert 2e6 < params < 11e6

@@ -206,7 +206,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.member,
         meta["epochs_finetune"],
         meta["best_val_loss"],
-        meta["train_seconds"],
+        meta["train_seconds_this_run"],
     )
 
 

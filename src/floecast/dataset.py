@@ -32,14 +32,14 @@ SIC_STEPS = 250  # uint8 SIC: value / 250, at most 0.002 from the stored fractio
 
 
 def store_parts(paths: str | Path | Sequence[str | Path]) -> list[Path]:
-    """A store's yearly parts: the given ``<year>.zarr`` paths, or every one in a folder."""
-    if isinstance(paths, str | Path):
-        path = Path(paths)
-        paths = sorted(path.glob("*.zarr")) if path.suffix != ".zarr" else [path]
-    parts = sorted((Path(p) for p in paths), key=lambda p: p.name)
+    """A store's yearly parts: the given ``<year>.zarr`` paths, or every one in a given folder."""
+    given = [paths] if isinstance(paths, str | Path) else list(paths)
+    parts: list[Path] = []
+    for path in map(Path, given):
+        parts += [path] if path.suffix == ".zarr" else sorted(path.glob("*.zarr"))
     if not parts:
-        raise FileNotFoundError(f"{paths}: no <year>.zarr store parts")
-    return parts
+        raise FileNotFoundError(f"{', '.join(map(str, given))}: no <year>.zarr store parts")
+    return sorted(parts, key=lambda p: (str(p.parent), p.name))
 
 
 def default_statistics(parts: Sequence[Path]) -> Path:

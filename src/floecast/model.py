@@ -15,35 +15,53 @@ CLIM_EPS = 0.01
 INITIAL_DAMPING_DAYS = 20.0
 
 
-def _block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
+NORMALISATIONS = ("batch", "group", "none")
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "group":
+        return nn.GroupNorm(min(8, channels), channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"model.normalisation: {kind!r} is not one of {', '.join(NORMALISATIONS)}")
+
+
+def _block(cin: int, cout: int, norm: str = "batch", dropout: float = 0.0) -> nn.Sequential:
+    layers = [
         nn.Conv2d(cin, cout, 3, padding=1),
-        nn.BatchNorm2d(cout),
+        _norm(norm, cout),
         nn.ReLU(inplace=True),
         nn.Conv2d(cout, cout, 3, padding=1),
-        nn.BatchNorm2d(cout),
+        _norm(norm, cout),
         nn.ReLU(inplace=True),
-    )
+    ]
+    if dropout:
+        layers.append(nn.Dropout2d(dropout))
+    return nn.Sequential(*layers)
 
 
 class UNet(nn.Module):
     """``depth`` poolings, ``filters`` doubled at each level; input H, W divisible by 2**depth."""
 
-    def __init__(self, in_channels: int, leads: int, filters: int = 16, depth: int = 2) -> None:
+    def __init__(
+        self, in_channels: int, leads: int, filters: int = 16, depth: int = 2, norm: str = "batch", dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.depth = depth
         widths = [filters * 2**level for level in range(depth + 1)]
         self.down = nn.ModuleList()
         cin = in_channels
         for width in widths:
-            self.down.append(_block(cin, width))
+            self.down.append(_block(cin, width, norm))
             cin = width
         self.pool = nn.MaxPool2d(2)
         self.up = nn.ModuleList()
         self.merge = nn.ModuleList()
         for width in reversed(widths[:-1]):
             self.up.append(nn.ConvTranspose2d(cin, width, 2, stride=2))
-            self.merge.append(_block(2 * width, width))
+            self.merge.append(_block(2 * width, width, norm, dropout))
             cin = width
         self.head = nn.Conv2d(cin, leads, 1)
         nn.init.zeros_(self.head.weight)

@@ -1,17 +1,25 @@
 """Train one ensemble member: pretrain on CMIP6(-like) stores, fine-tune on observations.
 
-A member is defined by the training spec (inputs, model, training settings and splits)
-and its seed; two runs with the same spec, seed and thread count give identical weights.
+A member is defined by the training spec (channels, model, training settings and splits)
+and its seed; two runs with the same spec, seed and thread count give identical weights
+on the CPU. Every epoch ends with a checkpoint (model, optimiser, schedule, random
+states, history), so a killed job resumes where it stopped and ends as an uninterrupted
+one would. On a GPU the model runs in bf16 autocast and channels-last, and the store's
+cache sits in GPU memory, so batches are gathered where the model runs.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
 import platform
+import signal
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +31,11 @@ from floecast.channels import InputSpec
 from floecast.dataset import SampleStore, store_parts
 from floecast.io import atomic_path
 from floecast.model import UNet
+
+CHECKPOINT = "checkpoint.pt"
+# fault injection for the resume test: the process kills itself (SIGKILL) after this many
+# training batches in total, as a pre-empted or OOM-killed job would be
+KILL_AFTER_BATCHES_ENV = "FLOECAST_KILL_AFTER_BATCHES"
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,8 @@ class TrainSettings:
     sample_stride_days: int
     train_years: tuple[int, int]
     validate_years: tuple[int, int]
+    lead_weight_halflife_days: float | None = None
+    compile: bool = False
 
     @classmethod
     def from_spec(cls, spec: dict, member: int) -> TrainSettings:
@@ -50,12 +65,30 @@ class TrainSettings:
             sample_stride_days=int(train["sample_stride_days"]),
             train_years=tuple(spec["splits"]["train"]),  # type: ignore[arg-type]
             validate_years=tuple(spec["splits"]["validate"]),  # type: ignore[arg-type]
+            lead_weight_halflife_days=train.get("lead_weight_halflife_days"),
+            compile=bool(train.get("compile", False)),
         )
 
 
 def build_model(spec: dict) -> UNet:
     inputs = InputSpec.from_config(spec["channels"], spec["model"]["leads"])
-    return UNet(len(inputs.channel_names), inputs.leads, spec["model"]["filters"], spec["model"]["depth"])
+    model = spec["model"]
+    return UNet(
+        len(inputs.channel_names),
+        inputs.leads,
+        model["filters"],
+        model["depth"],
+        model.get("normalisation", "batch"),
+        float(model.get("dropout", 0.0)),
+    )
+
+
+def lead_weights(leads: int, halflife_days: float | None) -> np.ndarray:
+    """Loss weight of each lead, mean 1: alike, or halving every ``halflife_days``."""
+    if not halflife_days:
+        return np.ones(leads, np.float32)
+    weights = 0.5 ** (np.arange(leads) / halflife_days)
+    return (weights / weights.mean()).astype(np.float32)
 
 
 def default_device() -> torch.device:
@@ -63,40 +96,81 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _loss(model: UNet, store: SampleStore, dates: pd.DatetimeIndex) -> torch.Tensor:
-    """MSE over active ocean cells outside the polar hole, every lead weighted alike."""
-    batch = store.batch(dates)
-    pred = model(batch["x"], batch["clim"], batch["latest"])
-    weights = batch["weights"]
-    return (weights * (pred - batch["y"]) ** 2).sum() / weights.sum().clamp(min=1.0)
+@dataclass
+class StepTimer:
+    """Seconds spent gathering batches against whole training steps (the data share)."""
+
+    data_s: float = 0.0
+    step_s: float = 0.0
+    samples: int = 0
+
+    def sync(self, device: torch.device) -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    @property
+    def data_fraction(self) -> float:
+        return self.data_s / self.step_s if self.step_s else 0.0
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / self.step_s if self.step_s else 0.0
 
 
-def _epoch(
-    model: UNet,
-    optimiser: torch.optim.Optimizer,
-    stores: Sequence[tuple[SampleStore, pd.DatetimeIndex]],
-    batch_size: int,
-    rng: np.random.Generator,
-) -> float:
-    """One pass over every (store, date) pair: batches of one store each, in a seeded random order."""
-    batches = []
-    for store, dates in stores:
-        shuffled = dates[rng.permutation(len(dates))]
-        batches += [(store, shuffled[i : i + batch_size]) for i in range(0, len(shuffled), batch_size)]
-    model.train()
-    losses = []
-    for j in rng.permutation(len(batches)):
-        store, picked = batches[j]
+@dataclass
+class Trainer:
+    """The model, its optimiser and how a step runs on the device."""
+
+    model: UNet
+    device: torch.device
+    leads: np.ndarray
+    compiled: torch.nn.Module | None = None
+    timer: StepTimer = field(default_factory=StepTimer)
+
+    @property
+    def _autocast(self):  # noqa: ANN202 - a context manager
+        if self.device.type == "cuda":  # bf16 keeps fp32's range: no loss scaling needed
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = batch["x"]
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self._autocast:
+            return (self.compiled or self.model)(x, batch["clim"], batch["latest"]).float()
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """MSE over active ocean cells outside the polar hole, weighted per lead."""
+        lead = torch.from_numpy(self.leads).to(self.device)[None, :, None, None]
+        weights = batch["weights"] * lead
+        pred = self.forward(batch)
+        return (weights * (pred - batch["y"]) ** 2).sum() / batch["weights"].sum().clamp(min=1.0)
+
+    def step(self, optimiser: torch.optim.Optimizer, store: SampleStore, dates: pd.DatetimeIndex) -> float:
+        started = time.perf_counter()
+        batch = store.batch(dates)
+        self.timer.sync(self.device)
+        gathered = time.perf_counter()
         optimiser.zero_grad()
-        loss = _loss(model, store, picked)
+        loss = self.loss(batch)
         loss.backward()
         optimiser.step()
-        losses.append(loss.item())
-    return float(np.mean(losses))
+        value = loss.item()  # also waits for the GPU
+        self.timer.data_s += gathered - started
+        self.timer.step_s += time.perf_counter() - started
+        self.timer.samples += len(dates)
+        return value
+
+
+def _batches(dates: pd.DatetimeIndex, batch_size: int, rng: np.random.Generator) -> Iterator[pd.DatetimeIndex]:
+    shuffled = dates[rng.permutation(len(dates))]
+    for i in range(0, len(shuffled), batch_size):
+        yield shuffled[i : i + batch_size]
 
 
 def evaluate(model: UNet, store: SampleStore, dates: pd.DatetimeIndex) -> float:
-    """Mean squared error over active cells of every lead (the training loss)."""
+    """Mean squared error over active cells of every lead (the training loss, leads alike)."""
     pred = forecast(model, store, dates)
     y, w = store.targets(dates)
     return float((w * (pred - y) ** 2).sum() / max(w.sum(), 1.0))
@@ -107,9 +181,11 @@ def forecast(model: UNet, store: SampleStore, dates: pd.DatetimeIndex, batch_siz
     """SIC for every lead of every init date, (n, leads, H, W) float32."""
     model.eval()
     chunks = []
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if store.device.type == "cuda" else nullcontext()
     for start in range(0, len(dates), batch_size):
         batch = store.batch(dates[start : start + batch_size], with_targets=False)
-        chunks.append(model(batch["x"], batch["clim"], batch["latest"]).float().cpu().numpy())
+        with autocast:
+            chunks.append(model(batch["x"], batch["clim"], batch["latest"]).float().cpu().numpy())
     return np.concatenate(chunks).astype(np.float32)
 
 
@@ -119,6 +195,32 @@ def datasets(parts: Sequence[str | Path]) -> list[list[Path]]:
     for part in store_parts(parts) if parts else []:
         groups.setdefault(part.parent, []).append(part)
     return list(groups.values())
+
+
+def _fingerprint(spec: dict, member: int, store_hash: str, pretrain: Sequence[str | Path]) -> str:
+    """What a checkpoint must match to be resumed: the spec, member, data and pretraining stores."""
+    text = json.dumps([spec, member, store_hash, sorted(str(p) for p in pretrain)], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _kill_switch() -> Iterator[None]:
+    """Yields once per batch; kills the process after FLOECAST_KILL_AFTER_BATCHES batches."""
+    limit = int(os.environ.get(KILL_AFTER_BATCHES_ENV, "0") or 0)
+    count = 0
+    while True:
+        yield
+        count += 1
+        if limit and count >= limit:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _rng_state(rng: np.random.Generator) -> dict:
+    return {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state()}
+
+
+def _restore_rng(rng: np.random.Generator, state: dict) -> None:
+    rng.bit_generator.state = state["numpy"]
+    torch.set_rng_state(state["torch"])
 
 
 def train_member(
@@ -133,54 +235,109 @@ def train_member(
     """Train one member and write weights.pt, history.csv and meta.json into ``out_dir``.
 
     ``obs_store`` is the observational store (its yearly parts, or their folder);
-    ``pretrain_stores`` the parts of the CMIP6 stores, one dataset per folder.
+    ``pretrain_stores`` the parts of the CMIP6 stores, one dataset per folder, each read
+    into the cache in turn (a production run's years do not fit in memory together).
+    A ``checkpoint.pt`` from an interrupted run of the same spec and data is resumed.
     """
     settings = TrainSettings.from_spec(spec, member)
     torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
+    torch.use_deterministic_algorithms(True, warn_only=torch.cuda.is_available())
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     inputs = InputSpec.from_config(spec["channels"], spec["model"]["leads"])
     device = default_device()
     model = build_model(spec).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    trainer = Trainer(model, device, lead_weights(inputs.leads, settings.lead_weight_halflife_days))
+    if settings.compile and device.type == "cuda":
+        trainer.compiled = torch.compile(model)
     obs = SampleStore.open(obs_store, inputs, statistics, device=device)
     train_dates = obs.init_dates(settings.train_years, settings.sample_stride_days)
     val_dates = obs.init_dates(settings.validate_years, settings.sample_stride_days)
     if len(train_dates) == 0 or len(val_dates) == 0:
         raise ValueError(
-            f"{obs_store}: no training or validation dates for splits {settings.train_years} / {settings.validate_years}"
+            f"{obs.attrs['parts'][0]}: no training or validation dates for splits "
+            f"{settings.train_years} / {settings.validate_years}"
         )
-    pretrain = []
-    for parts in datasets(pretrain_stores):
-        store = SampleStore.open(parts, inputs, statistics, device=device)
-        pretrain.append((store, store.init_dates(None, settings.sample_stride_days)))
-
-    history: list[dict] = []
-    started = time.perf_counter()
-    optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    for epoch in range(settings.pretrain_epochs):
-        loss = _epoch(model, optimiser, pretrain, settings.batch_size, rng)
-        history.append({"stage": "pretrain", "epoch": epoch + 1, "train_loss": loss, "val_loss": evaluate(model, obs, val_dates)})
+    pretrain = datasets(pretrain_stores)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fingerprint = _fingerprint(spec, member, obs.attrs["content_sha256"], pretrain_stores)
 
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5, patience=1)
-    best_val, best_state, stale = float("inf"), None, 0
-    for epoch in range(settings.epochs):
-        loss = _epoch(model, optimiser, [(obs, train_dates)], settings.batch_size, rng)
+    state = {"stage": "pretrain", "epoch": 0, "history": [], "best_val": float("inf"), "best_state": None, "stale": 0}
+    resumed_from = None
+    checkpoint_path = out / CHECKPOINT
+    if checkpoint_path.exists():
+        saved = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        if saved.get("fingerprint") == fingerprint:
+            model.load_state_dict(saved["model"])
+            optimiser.load_state_dict(saved["optimiser"])
+            scheduler.load_state_dict(saved["scheduler"])
+            _restore_rng(rng, saved["rng"])
+            state = saved["state"]
+            resumed_from = f"{state['stage']} epoch {state['epoch']}"
+            print(f"resuming {checkpoint_path} after {resumed_from}", flush=True)
+
+    def save_checkpoint() -> None:
+        with atomic_path(checkpoint_path) as tmp:
+            torch.save(
+                {
+                    "fingerprint": fingerprint,
+                    "model": model.state_dict(),
+                    "optimiser": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": _rng_state(rng),
+                    "state": state,
+                },
+                tmp,
+            )
+
+    kill = _kill_switch()
+    started = time.perf_counter()
+    while state["stage"] == "pretrain" and state["epoch"] < settings.pretrain_epochs and pretrain:
+        losses = []
+        model.train()
+        for group in (pretrain[i] for i in rng.permutation(len(pretrain))):
+            store = SampleStore.open(group, inputs, statistics, device=device)
+            for dates in _batches(store.init_dates(None, settings.sample_stride_days), settings.batch_size, rng):
+                losses.append(trainer.step(optimiser, store, dates))
+                next(kill)
+            del store
+        state["epoch"] += 1
+        val = evaluate(model, obs, val_dates)
+        state["history"].append(
+            {"stage": "pretrain", "epoch": state["epoch"], "train_loss": float(np.mean(losses)), "val_loss": val}
+        )
+        save_checkpoint()
+    if state["stage"] == "pretrain":
+        state.update(stage="finetune", epoch=0)
+        optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)  # a fresh start for the observations
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5, patience=1)
+        save_checkpoint()
+    while state["stage"] == "finetune" and state["epoch"] < settings.epochs and state["stale"] < settings.patience:
+        model.train()
+        losses = []
+        for dates in _batches(train_dates, settings.batch_size, rng):
+            losses.append(trainer.step(optimiser, obs, dates))
+            next(kill)
+        state["epoch"] += 1
         val = evaluate(model, obs, val_dates)
         scheduler.step(val)
-        history.append({"stage": "finetune", "epoch": epoch + 1, "train_loss": loss, "val_loss": val})
-        if val < best_val:
-            best_val, best_state, stale = val, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, 0
+        state["history"].append(
+            {"stage": "finetune", "epoch": state["epoch"], "train_loss": float(np.mean(losses)), "val_loss": val}
+        )
+        if val < state["best_val"]:
+            state.update(best_val=val, stale=0, best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         else:
-            stale += 1
-            if stale >= settings.patience:
-                break
-    assert best_state is not None
-    model.load_state_dict(best_state)
+            state["stale"] += 1
+        save_checkpoint()
+    assert state["best_state"] is not None
+    model.load_state_dict(state["best_state"])
+    history = state["history"]
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "history.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["stage", "epoch", "train_loss", "val_loss"])
         writer.writeheader()
@@ -190,6 +347,7 @@ def train_member(
         "seed": settings.seed,
         "spec": spec,
         "channels": inputs.channel_names,
+        "parameters": sum(p.numel() for p in model.parameters()),
         "obs_store_sha256": obs.attrs.get("content_sha256"),
         "obs_store_parts": obs.attrs["parts"],
         "pretrain_stores": sorted({str(Path(p).parent) for p in pretrain_stores}),
@@ -198,16 +356,21 @@ def train_member(
         "python": platform.python_version(),
         "threads": threads,
         "device": str(device),
-        "epochs_pretrain": settings.pretrain_epochs,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "epochs_pretrain": sum(1 for h in history if h["stage"] == "pretrain"),
         "epochs_finetune": sum(1 for h in history if h["stage"] == "finetune"),
-        "best_val_loss": best_val,
+        "best_val_loss": state["best_val"],
         "train_samples": len(train_dates),
-        "train_seconds": round(time.perf_counter() - started, 1),
+        "resumed_from": resumed_from,
+        "train_seconds_this_run": round(time.perf_counter() - started, 1),
+        "samples_per_s": round(trainer.timer.samples_per_s, 2),
+        "data_fraction": round(trainer.timer.data_fraction, 4),
     }
     with atomic_path(out / "meta.json") as tmp:
         tmp.write_text(json.dumps(meta, indent=2))
     with atomic_path(out / "weights.pt") as tmp:
         torch.save({"state_dict": model.state_dict(), "spec": spec, "member": member}, tmp)
+    checkpoint_path.unlink()  # done: a forced re-run trains afresh
     return meta
 
 
