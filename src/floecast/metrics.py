@@ -1,24 +1,303 @@
-"""Verification scores over active ocean cells (SIC as fractions; ice present above 15 %)."""
+"""Verification scores over active ocean cells (SIC as fractions; ice present above 15 %).
+
+Conventions shared by every score:
+
+- fields are SIC fractions in [0, 1] with the grid on the last two axes; leading axes (init dates, leads) are allowed;
+- ``mask`` is boolean (0/1 weights work too), broadcastable to the fields, true on the active ocean cells (land,
+  inactive cells and the polar hole are false); cells outside the mask may hold anything, NaN included, and never
+  reach a result;
+- a NaN inside the mask is a missing value, not open water: it makes the result NaN rather than being scored as
+  no ice (the exceptions are the older ``binary_accuracy`` and ``sea_ice_extent``, which count NaN as no ice);
+- EASE2 cells are equal-area, so an area is ``cell_area_km2`` times a (weighted) count of cells;
+- scalar scores (RMSE, MAE, CRPS) pool every masked cell of every field; area scores (SIE/SIA error, IIEE, SPS)
+  are computed per field (per grid) and then averaged over the leading axes, because an area is a property of one map.
+"""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
 ICE_THRESHOLD = 0.15
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# shape checks and masked reductions
+
+
+def _field_shape(**arrays: np.ndarray) -> tuple[int, ...]:
+    """The broadcast shape of the named arrays, or an error that names every shape (a bare numpy error does not)."""
+    shapes = {name: np.shape(value) for name, value in arrays.items()}
+    listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+    try:
+        shape = np.broadcast_shapes(*shapes.values())
+    except ValueError:
+        raise ValueError(f"shapes do not broadcast: {listed}") from None
+    if len(shape) < 2:
+        raise ValueError(f"fields need the (y, x) grid on their last two axes; got {listed}")
+    return shape
+
+
+def _mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``mask`` as a boolean array of ``shape`` (a read-only broadcast view where possible)."""
+    return np.broadcast_to(np.asarray(mask).astype(bool, copy=False), shape)
+
+
+def _masked(values: np.ndarray, mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The masked cells of ``values`` as a flat float64 array, so cells outside the mask (NaN or not) are never read."""
+    return np.broadcast_to(np.asarray(values), shape)[mask].astype(np.float64, copy=False)
+
+
+def _mean(values: np.ndarray) -> float:
+    """Mean of a flat array; NaN (without numpy's empty-slice warning) when the mask selected nothing."""
+    return float(values.mean()) if values.size else float("nan")
+
+
+def _ice_per_cell(sic: np.ndarray, mask: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(ice: SIC > 15 % on the masked cells, as bool of ``shape``; missing: per grid, whether a masked cell is NaN).
+
+    Booleans, not floats, keep the memory of a (dates, H, W) hindcast slice at one byte a cell; the per-grid flag lets
+    missing data make the score NaN instead of being counted as open water.
+    """
+    sic = np.broadcast_to(np.asarray(sic), shape)
+    ice = (sic > ICE_THRESHOLD) & mask
+    missing = (np.isnan(sic) & mask).any(axis=(-2, -1))
+    return ice, missing
+
+
+def _count_area(cells: np.ndarray, missing: np.ndarray, cell_area_km2: float) -> np.ndarray:
+    """Area (km^2) of the true cells of each grid, NaN for the grids flagged as missing."""
+    return np.where(missing, np.nan, np.count_nonzero(cells, axis=(-2, -1)) * cell_area_km2)
+
+
+def _check_area(cell_area_km2: float) -> float:
+    """The cell area as a float; an error for a non-positive or non-finite one (a unit or argument-order slip)."""
+    area = float(cell_area_km2)
+    if not np.isfinite(area) or area <= 0:
+        raise ValueError(f"cell_area_km2 must be a positive number of km^2, got {cell_area_km2!r}")
+    return area
+
+
+def _area_per_field(values: np.ndarray, mask: np.ndarray, cell_area_km2: float) -> np.ndarray:
+    """Sum of ``values`` over the masked cells of each grid (the last two axes) times the cell area."""
+    return np.where(mask, values, 0.0).sum(axis=(-2, -1)) * cell_area_km2
+
+
+def _field_mean(per_field: np.ndarray) -> float:
+    """Mean over the leading axes of a per-field quantity (the quantity itself for a single grid)."""
+    return float(np.mean(per_field))
+
+
+def _members_first(members: np.ndarray, member_axis: int) -> np.ndarray:
+    """``members`` with the member axis moved to the front, or an error naming the axis and the shape."""
+    members = np.asarray(members)
+    if members.ndim < 3:
+        raise ValueError(f"members need a member axis and a (y, x) grid, got shape {members.shape}")
+    try:
+        return np.moveaxis(members, member_axis, 0)
+    except ValueError:  # numpy's AxisError
+        raise ValueError(f"member_axis {member_axis} is out of range for members of shape {members.shape}") from None
+
+
+def _ensemble_cells(
+    members: np.ndarray, observed: np.ndarray, mask: np.ndarray, member_axis: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(members over the masked cells as (m, cells), observed over the same cells), both float64."""
+    members = _members_first(members, member_axis)
+    shape = _field_shape(members_without_member_axis=members[0], observed=observed, mask=mask)
+    m = _mask(mask, shape)
+    cells = np.broadcast_to(members, (members.shape[0], *shape))[:, m].astype(np.float64, copy=False)
+    return cells, _masked(observed, m, shape)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# deterministic scores
+
+
 def rmse(forecast: np.ndarray, observed: np.ndarray, mask: np.ndarray) -> float:
-    """Root-mean-square error over the cells where ``mask`` is true."""
-    mask = np.broadcast_to(mask, forecast.shape).astype(bool)
-    return float(np.sqrt(np.mean((forecast[mask] - observed[mask]) ** 2)))
+    """Root-mean-square error over the cells where ``mask`` is true (all fields' masked cells pooled)."""
+    shape = _field_shape(forecast=forecast, observed=observed, mask=mask)
+    m = _mask(mask, shape)
+    return float(np.sqrt(_mean((_masked(forecast, m, shape) - _masked(observed, m, shape)) ** 2)))
+
+
+def mae(forecast: np.ndarray, observed: np.ndarray, mask: np.ndarray) -> float:
+    """Mean absolute error over the masked cells: less dominated than RMSE by the few cells with a misplaced edge."""
+    shape = _field_shape(forecast=forecast, observed=observed, mask=mask)
+    m = _mask(mask, shape)
+    return _mean(np.abs(_masked(forecast, m, shape) - _masked(observed, m, shape)))
 
 
 def binary_accuracy(forecast: np.ndarray, observed: np.ndarray, mask: np.ndarray) -> float:
     """Share of masked cells whose ice / no-ice class (SIC > 15 %) is right."""
-    mask = np.broadcast_to(mask, forecast.shape).astype(bool)
-    return float(np.mean((forecast[mask] > ICE_THRESHOLD) == (observed[mask] > ICE_THRESHOLD)))
+    shape = _field_shape(forecast=forecast, observed=observed, mask=mask)
+    m = _mask(mask, shape)
+    right = (_masked(forecast, m, shape) > ICE_THRESHOLD) == (_masked(observed, m, shape) > ICE_THRESHOLD)
+    return _mean(right.astype(np.float64))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# extent and area
 
 
 def sea_ice_extent(sic: np.ndarray, cell_area_km2: float) -> np.ndarray:
     """Extent (km^2) over the last two axes: cells above 15 % times their (equal) area."""
     return (np.nan_to_num(sic) > ICE_THRESHOLD).sum(axis=(-2, -1)) * cell_area_km2
+
+
+def sea_ice_area(sic: np.ndarray, cell_area_km2: float, mask: np.ndarray | None = None) -> np.ndarray | float:
+    """Area (km^2) per grid: sum of SIC x cell area over the last two axes, over the masked cells if a mask is given.
+
+    Unlike the extent it weights each cell by its concentration, so it is not sensitive to the 15 % threshold.
+    Without a mask NaN counts as no ice (as in ``sea_ice_extent``); with one, a NaN inside it gives NaN.
+    Returns one value per leading index (a float for a single grid).
+    """
+    area = _check_area(cell_area_km2)
+    if mask is None:
+        _field_shape(sic=sic)
+        return np.nan_to_num(np.asarray(sic, dtype=np.float64)).sum(axis=(-2, -1)) * area
+    shape = _field_shape(sic=sic, mask=mask)
+    return _area_per_field(np.asarray(sic, dtype=np.float64), _mask(mask, shape), area)
+
+
+def sie_error_km2(forecast: np.ndarray, observed: np.ndarray, cell_area_km2: float, mask: np.ndarray) -> float:
+    """Signed extent error (km^2), forecast minus observed, over the masked cells (positive: too much ice).
+
+    Computed per grid and averaged over the leading axes (init dates, leads) if any: the mean bias of the extent,
+    in which errors of opposite sign cancel (the IIEE's absolute extent error is the mean of its magnitude).
+    """
+    area = _check_area(cell_area_km2)
+    shape = _field_shape(forecast=forecast, observed=observed, mask=mask)
+    m = _mask(mask, shape)
+    (fc, f_missing), (ob, o_missing) = _ice_per_cell(forecast, m, shape), _ice_per_cell(observed, m, shape)
+    missing = f_missing | o_missing
+    return _field_mean(_count_area(fc, missing, area) - _count_area(ob, missing, area))
+
+
+def sia_error_km2(forecast: np.ndarray, observed: np.ndarray, cell_area_km2: float, mask: np.ndarray) -> float:
+    """Signed area error (km^2), forecast minus observed ``sea_ice_area`` over the masked cells.
+
+    Computed per grid and averaged over the leading axes if any, like ``sie_error_km2``.
+    """
+    area = _check_area(cell_area_km2)
+    shape = _field_shape(forecast=forecast, observed=observed, mask=mask)
+    diff = np.asarray(forecast, dtype=np.float64) - np.asarray(observed, dtype=np.float64)
+    return _field_mean(_area_per_field(np.broadcast_to(diff, shape), _mask(mask, shape), area))
+
+
+class IIEEDecomposition(NamedTuple):
+    """Integrated ice-edge error and its parts (km^2), each averaged over the leading axes.
+
+    ``iiee_km2 = overestimated_km2 + underestimated_km2 = absolute_extent_error_km2 + misplacement_km2``.
+    """
+
+    iiee_km2: float
+    absolute_extent_error_km2: float
+    misplacement_km2: float
+    overestimated_km2: float
+    underestimated_km2: float
+
+
+def iiee(forecast: np.ndarray, observed: np.ndarray, cell_area_km2: float, mask: np.ndarray) -> IIEEDecomposition:
+    """Integrated ice-edge error (Goessling et al. 2016, GRL, doi:10.1002/2015GL067232) over the masked cells.
+
+    O is the area where the forecast has ice (SIC > 15 %) and the observation has none, U the reverse;
+    IIEE = O + U = AEE + ME with AEE = |O - U| (the part an extent error explains) and ME = 2 min(O, U) (ice in the
+    wrong place). Each part is computed per grid, then averaged over the leading axes, so the identity holds for the
+    averages too (AEE is then the mean |extent error|, not |mean extent error|).
+    """
+    area = _check_area(cell_area_km2)
+    shape = _field_shape(forecast=forecast, observed=observed, mask=mask)
+    m = _mask(mask, shape)
+    (fc, f_missing), (ob, o_missing) = _ice_per_cell(forecast, m, shape), _ice_per_cell(observed, m, shape)
+    missing = f_missing | o_missing
+    over = _count_area(fc & ~ob, missing, area)
+    under = _count_area(ob & ~fc, missing, area)
+    return IIEEDecomposition(
+        iiee_km2=_field_mean(over + under),
+        absolute_extent_error_km2=_field_mean(np.abs(over - under)),
+        misplacement_km2=_field_mean(2.0 * np.minimum(over, under)),
+        overestimated_km2=_field_mean(over),
+        underestimated_km2=_field_mean(under),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# probabilistic scores
+
+
+def sps_km2(probability: np.ndarray, observed: np.ndarray, cell_area_km2: float, mask: np.ndarray) -> float:
+    """Spatial Probability Score (Goessling & Jung 2018, QJRMS, doi:10.1002/qj.3242) in km^2.
+
+    The area integral over the masked cells of (SIP - observed ice)^2, where SIP is the forecast probability of
+    SIC > 15 % and observed ice is 1 where the observed SIC > 15 %. It generalises the IIEE to probabilities: a
+    0/1 probability gives exactly the IIEE. Per grid, averaged over the leading axes; lower is better.
+    """
+    area = _check_area(cell_area_km2)
+    shape = _field_shape(probability=probability, observed=observed, mask=mask)
+    m = _mask(mask, shape)
+    p = np.asarray(probability, dtype=np.float64)
+    inside = _masked(p, m, shape)
+    if np.any((inside < 0.0) | (inside > 1.0)):
+        raise ValueError(f"probability must lie in [0, 1] on the masked cells; found {np.nanmin(inside)}..{np.nanmax(inside)}")
+    o = np.asarray(observed, dtype=np.float64)
+    observed_ice = np.where(np.isnan(o), np.nan, o > ICE_THRESHOLD)
+    squared = np.broadcast_to((p - observed_ice) ** 2, shape)
+    return _field_mean(_area_per_field(squared, m, area))
+
+
+def crps(members: np.ndarray, observed: np.ndarray, mask: np.ndarray, member_axis: int = 0, fair: bool = False) -> float:
+    """Continuous ranked probability score of an ensemble, mean over the masked cells (SIC units; lower is better).
+
+    The ensemble estimator CRPS = E|X - y| - 0.5 E|X - X'| over the m members. By default the standard one, whose
+    E|X - X'| divides the sum over member pairs by m^2 (the CRPS of the ensemble's empirical distribution); with
+    ``fair=True`` by m (m - 1) (Ferro 2014), an unbiased estimate of the CRPS of the distribution the members are
+    drawn from, which does not favour larger ensembles (it needs m >= 2). One member reduces it to the MAE.
+    The pair sum is taken from the sorted members, sum_ij |x_i - x_j| = 2 sum_i (2i - m - 1) x_(i), so memory stays
+    O(m) per cell instead of O(m^2).
+    """
+    x, y = _ensemble_cells(members, observed, mask, member_axis)
+    m = x.shape[0]
+    if fair and m < 2:
+        raise ValueError(f"the fair CRPS needs at least 2 members, got {m}")
+    if x.shape[1] == 0:
+        return float("nan")
+    skill = np.abs(x - y).mean(axis=0)
+    rank_weights = (2.0 * np.arange(1, m + 1) - m - 1)[:, None]
+    pair_sum = 2.0 * (rank_weights * np.sort(x, axis=0)).sum(axis=0)
+    pairs = m * (m - 1) if fair else m * m
+    return _mean(skill - 0.5 * pair_sum / pairs)
+
+
+def spread_skill(members: np.ndarray, observed: np.ndarray, mask: np.ndarray, member_axis: int = 0) -> float:
+    """Spread-skill ratio: the mean ensemble spread over the RMSE of the ensemble mean, over the masked cells.
+
+    Spread is sqrt(mean over the masked cells of the unbiased (ddof=1) variance of the members); the RMSE is that
+    of the member mean. Below 1 the ensemble is underdispersive (overconfident), above 1 overdispersive. For a
+    finite reliable ensemble the expected ratio is sqrt(m / (m + 1)), not 1 (Fortin et al. 2014, J. Hydrometeor.),
+    since the mean of m members still carries sigma^2 / m of sampling error. NaN for a single member (no spread)
+    or an empty mask; inf when the mean is perfect but the members differ.
+    """
+    x, y = _ensemble_cells(members, observed, mask, member_axis)
+    if x.shape[0] < 2 or x.shape[1] == 0:
+        return float("nan")
+    spread = np.sqrt(x.var(axis=0, ddof=1).mean())
+    error = np.sqrt(((x.mean(axis=0) - y) ** 2).mean())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.divide(spread, error))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# deterministic baselines for the hindcast
+
+
+def anomaly_persistence(latest: np.ndarray, clim_at_init: np.ndarray, clim_targets: np.ndarray) -> np.ndarray:
+    """Anomaly persistence: the target days' climatology plus the latest day's anomaly, clipped to [0, 1].
+
+    ``clim_targets + (latest - clim_at_init)`` with latest and clim_at_init (n, 1, H, W) and clim_targets
+    (n, leads, H, W); it keeps today's departure from normal at every lead, so unlike plain persistence it follows
+    the seasonal cycle and unlike climatology it keeps today's anomaly. NaN (land) passes through.
+    """
+    _field_shape(latest=latest, clim_at_init=clim_at_init, clim_targets=clim_targets)
+    return np.clip(np.asarray(clim_targets) + (np.asarray(latest) - np.asarray(clim_at_init)), 0.0, 1.0)
