@@ -80,6 +80,7 @@ LOG_WILDCARDS = {
     "combine_forecast": ["hemi", "run", "date"],
     "scorecard": ["hemi", "run"],
     "plot_forecast": ["hemi", "run", "date"],
+    "egress": ["hemi", "run", "date"],
 }
 
 
@@ -242,4 +243,6 @@ def final_targets():
             f"{results}/plots/{config['date']}_extent.png",
             f"{results}/verification/scorecard.csv",
         ]
+        if config["egress"]["url"]:
+            targets.append(f"{results}/egress/{config['date']}.json")
     return targets

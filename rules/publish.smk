@@ -1,4 +1,4 @@
-# Publish: figures of the forecast.
+# Publish: figures of the forecast, and its egress to an external store.
 
 
 rule plot_forecast:
@@ -30,3 +30,32 @@ rule plot_forecast:
         " --forecast {input.forecast} --members {input.members}"
         " --statistics {input.statistics} --leads {params.leads}"
         " --maps {output.maps} --extent {output.extent} > {log} 2>&1"
+
+
+rule egress:
+    input:
+        forecast="results/{hemi}/{run}/forecasts/{date}.nc",
+        maps="results/{hemi}/{run}/plots/{date}_maps.png",
+        extent="results/{hemi}/{run}/plots/{date}_extent.png",
+    output:
+        "results/{hemi}/{run}/egress/{date}.json",
+    log:
+        log_path("egress"),
+    benchmark:
+        bench_path("egress")
+    retries: 2
+    conda:
+        "../envs/publish.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    params:
+        url=config["egress"]["url"],
+        options=json.dumps(config["egress"]["storage_options"]),
+        key="{hemi}/{run}/{date}",
+    shell:
+        "floecast egress --url {params.url:q} --key {params.key}"
+        " --storage-options {params.options:q} --receipt {output}"
+        " --metadata hemisphere={wildcards.hemi} --metadata run={wildcards.run}"
+        " --metadata init_date={wildcards.date}"
+        " {input.forecast} {input.maps} {input.extent} > {log} 2>&1"

@@ -4,6 +4,8 @@ artefact, bad configs, and the production DAG."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -131,3 +133,22 @@ def test_production_dag_builds_fast(tmp_path: Path) -> None:
     assert 500 < jobs < 5000, jobs
     assert seconds < 60, seconds
     assert "ingest_sic" in proc.stdout and f"results/south/prod-v1/forecasts/{today}.nc" in proc.stdout
+
+
+def test_egress_publishes_once(tiny_run: Path, tmp_path: Path) -> None:
+    """The egress rule publishes the forecast and its plots with a manifest; running it again
+    (its receipt gone) republishes nothing, and a changed forecast is refused unless forced."""
+    store = tmp_path / "store"
+    receipt = RESULTS / "egress" / f"{INIT}.json"
+    override = ["--config", f"egress={{'url': 'file://{store}'}}"]
+    snakemake(tiny_run, str(receipt), *override)
+    published = store / "north" / "tiny" / INIT
+    manifest = json.loads((published / "manifest.json").read_text())
+    assert {f["name"] for f in manifest["files"]} == {f"{INIT}.nc", f"{INIT}_maps.png", f"{INIT}_extent.png"}
+    for entry in manifest["files"]:
+        assert hashlib.sha256((published / entry["name"]).read_bytes()).hexdigest() == entry["sha256"]
+    assert json.loads((tiny_run / receipt).read_text()) == manifest
+    mtimes = {p: p.stat().st_mtime_ns for p in published.iterdir()}
+    (tiny_run / receipt).unlink()
+    snakemake(tiny_run, str(receipt), *override)
+    assert {p: p.stat().st_mtime_ns for p in published.iterdir()} == mtimes

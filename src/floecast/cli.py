@@ -250,6 +250,25 @@ def cmd_scorecard(args: argparse.Namespace) -> None:
         print(line)
 
 
+def cmd_egress(args: argparse.Namespace) -> None:
+    from floecast import egress
+
+    options = json.loads(args.storage_options) if args.storage_options else None
+    metadata = dict(item.split("=", 1) for item in args.metadata)
+    try:
+        manifest = egress.publish(
+            args.files, args.url, key=args.key, force=args.force, metadata=metadata, storage_options=options
+        )
+    except egress.PublishConflictError as err:
+        raise SystemExit(f"floecast egress: {err} (re-run with --force to replace it)") from None
+    if args.receipt:
+        from floecast.io import atomic_path
+
+        with atomic_path(args.receipt) as tmp:
+            tmp.write_text(json.dumps(manifest, indent=2))
+    log.info("published %d files under %s (manifest sha256 listed)", len(manifest["files"]), args.key)
+
+
 def cmd_plot(args: argparse.Namespace) -> None:
     from floecast.grid import Ease2Grid
     from floecast.plots import plot_extent, plot_maps
@@ -388,6 +407,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--maps", required=True)
     p.add_argument("--extent", required=True)
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("egress", help="publish files and a sha256 manifest to an fsspec URL (file://, s3://, ...)")
+    p.add_argument("--url", required=True, help="the store, e.g. s3://bucket/forecasts (credentials from the environment)")
+    p.add_argument("--key", required=True, help="folder under the store, e.g. north/prod-v1/2026-11-26")
+    p.add_argument("--force", action="store_true", help="replace a publication whose files differ")
+    p.add_argument("--metadata", action="append", default=[], metavar="K=V", help="recorded in the manifest (repeatable)")
+    p.add_argument("--storage-options", help="non-secret fsspec options as JSON")
+    p.add_argument("--receipt", help="write the manifest here too (the rule's output)")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=cmd_egress)
 
     p = sub.add_parser("poll", help="newest day of each source; exit 0 when the init date's inputs are all there, 3 if not")
     p.add_argument("--config", required=True, help="the workflow config (sources and their addresses)")
