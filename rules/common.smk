@@ -33,6 +33,12 @@ TEST_YEARS = list(range(config["splits"]["test"][0], config["splits"]["test"][1]
 CMIP6_NAMES = {"sic": "siconca", "t2m": "tas", "u10": "uas", "v10": "vas"}
 CMIP6_RUNS = [f"{r['model']}_{r['member']}" for r in config["cmip6"]["runs"]]
 SPEC_JSON = json.dumps(training_spec(config), sort_keys=True)
+# what the statistics and the store depend on: the channels and the horizon (the trend's
+# reach), so changing a training setting retrains without rebuilding the store
+CHANNELS_JSON = json.dumps(
+    {"channels": config["channels"], "model": {"leads": config["model"]["leads"]}},
+    sort_keys=True,
+)
 THREADS = config["train"]["threads"]
 
 
@@ -208,10 +214,11 @@ def forecast_store(wildcards):
 
 
 def hindcast_store(wildcards):
-    """The test years' parts and the year before them (their first inputs)."""
-    return obs_store(
-        wildcards.hemi, range(max(OBS_YEARS[0], TEST_YEARS[0] - 1), TEST_YEARS[-1] + 1)
-    )
+    """The test years' parts, the year before them (their first inputs) and the year after
+    (the targets of their last init dates), within the data."""
+    first = max(OBS_YEARS[0], TEST_YEARS[0] - 1)
+    last = min(OBS_YEARS[-1], TEST_YEARS[-1] + 1)
+    return obs_store(wildcards.hemi, range(first, last + 1))
 
 
 def cmip6_run_index(wildcards):

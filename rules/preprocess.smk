@@ -88,7 +88,7 @@ rule fit_statistics:
         mem_mb=16000,
         runtime=60,
     params:
-        spec=SPEC_JSON,
+        spec=CHANNELS_JSON,
         atmos=atmos_args,
     shell:
         "floecast statistics --spec {params.spec:q} --sic {input.sic} {params.atmos}"
@@ -115,7 +115,7 @@ rule build_store_obs:
         runtime=15,
     params:
         coarsen=COARSEN,
-        spec=SPEC_JSON,
+        spec=CHANNELS_JSON,
         atmos=atmos_args,
     shell:
         "floecast store --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"
@@ -144,7 +144,7 @@ rule build_store_cmip6:
         runtime=15,
     params:
         coarsen=COARSEN,
-        spec=SPEC_JSON,
+        spec=CHANNELS_JSON,
         atmos=atmos_args,
     shell:
         "floecast store --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"

@@ -329,6 +329,7 @@ def build_year_store(
     import zarr
 
     sic_reader = DailyReader(sic_paths, "sic")
+    own_year = [p for p in sic_paths if Path(p).stem == str(year)]  # named in errors (not a trend year's file)
     days = sic_reader.days[sic_reader.days.year == year]
     if not len(days):
         raise ValueError(f"{', '.join(map(str, sic_paths))}: no SIC days in {year}")
@@ -406,7 +407,7 @@ def build_year_store(
                 chunk = days[start : start + chunk_days]
                 region = slice(start, start + len(chunk))
                 values = sic_reader.read(chunk)
-                _require_all(values, chunk, sic_paths, "sic", land)
+                _require_all(values, chunk, own_year or sic_paths, "sic", land)
                 put(sic, region, np.where(land, 0.0, np.nan_to_num(values)).astype(np.float32))
                 doy = chunk.day_of_year.to_numpy() - 1
                 block = np.empty((len(chunk), len(keys), ny, nx), np.float32)
