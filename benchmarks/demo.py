@@ -24,13 +24,16 @@ def main() -> None:
         subprocess.run(cmd, env=env, check=True, capture_output=True)
         seconds = time.perf_counter() - started
         table = pd.read_csv(Path(workdir) / "results/north/demo/verification/scorecard.csv")
+    table = table[table["month"].astype(str) == "all"]
     rmse = table.pivot(index="lead_days", columns="method", values="rmse")
+    spread_skill = table[table["method"] == "ensemble_mean"].set_index("lead_days")["spread_skill"]
     print(f"BENCH demo_wall_s {seconds:.1f} s")
     print(f"BENCH demo_cores {os.cpu_count()} cores")
     for lead in (1, 7, 14, 30):
         row = rmse.loc[lead]
         print(f"BENCH demo_rmse_ratio_vs_persistence_lead{lead} {row.ensemble_mean / row.persistence:.3f} ratio")
         print(f"BENCH demo_rmse_ratio_vs_climatology_lead{lead} {row.ensemble_mean / row.climatology:.3f} ratio")
+    print(f"BENCH demo_spread_skill_lead{spread_skill.index.max()} {spread_skill.iloc[-1]:.3f} ratio")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def main(config_path: str) -> int:
         for label, path in paths.items():
             print(f"{label:>12}: {path}{'' if path.exists() else '  (missing)'}")
         if paths["scorecard"].exists():
-            for line in skill_summary(pd.read_csv(paths["scorecard"]))[:2]:
+            for line in skill_summary(pd.read_csv(paths["scorecard"]))[:3]:
                 print(f"{'':>12}  {line}")
     return 0
 

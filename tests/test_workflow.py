@@ -69,8 +69,21 @@ def test_forecast_file(tiny_run: Path) -> None:
 
 def test_scorecard_and_plots(tiny_run: Path) -> None:
     table = pd.read_csv(tiny_run / RESULTS / "verification" / "scorecard.csv")
-    assert {"lead_days", "method", "rmse", "binary_accuracy"} <= set(table.columns)
-    assert set(table["method"]) == {"ensemble_mean", "persistence", "climatology"}
+    assert list(table.columns) == [
+        *("lead_days", "method", "rmse", "binary_accuracy", "n_init_dates"),  # the skeleton's, first
+        *("mae", "sie_error_km2", "iiee_km2", "sps_km2", "crps", "spread_skill", "month"),
+    ]
+    methods = {"ensemble_mean", "persistence", "anomaly_persistence", "climatology", "linear_trend"}
+    assert set(table["method"]) == methods
+    by_month = table[table["month"].astype(str) != "all"]
+    assert set(by_month["month"].astype(int)) <= set(range(1, 13)) and len(by_month) > 0
+    table = table[table["month"].astype(str) == "all"]
+    # probabilistic scores for the ensemble only
+    ensemble = table["method"] == "ensemble_mean"
+    assert table.loc[ensemble, ["crps", "spread_skill"]].notna().all().all()
+    assert table.loc[~ensemble, ["crps", "spread_skill"]].isna().all().all()
+    deterministic = table[~ensemble]  # a 0/1 probability: its SPS is its IIEE
+    np.testing.assert_allclose(deterministic["sps_km2"], deterministic["iiee_km2"], rtol=1e-5)
     assert sorted(table["lead_days"].unique()) == list(range(1, 11))
     assert table["rmse"].between(0, 1).all() and table["binary_accuracy"].between(0, 1).all()
     persistence = table[table["method"] == "persistence"].set_index("lead_days")["rmse"]

@@ -259,6 +259,28 @@ class SampleStore:
         b = self.batch(dates)
         return b["y"].cpu().numpy(), b["weights"].cpu().numpy()
 
+    def lead(self, dates: pd.DatetimeIndex, k: int) -> dict[str, np.ndarray]:
+        """One lead's fields for verification, numpy float32 (n, H, W): the observed SIC of
+        D + k, its mask (active ocean outside the polar hole), the climatology of D + k and
+        of D - 1, the latest SIC (D - 1) and the trend channel of D + k."""
+        base = self._base(dates)
+        idx = base + k
+        if (idx >= len(self.dates)).any():
+            raise KeyError(f"init date {dates[-1].date()}: lead {k} runs past the store's last day {self.dates[-1].date()}")
+        target_days = dates + pd.Timedelta(days=k)
+        distance = self._statics["distance_km"].cpu().numpy()
+        hole = self.hole_km[torch.from_numpy(idx)].cpu().numpy()
+        active = self.active[target_days.month.to_numpy() - 1] & ~self.land
+        steps = lambda t: t.cpu().numpy().astype(np.float32) / SIC_STEPS  # noqa: E731
+        return {
+            "observed": steps(self.sic[torch.from_numpy(idx)]),
+            "mask": active & (distance[None] >= hole[:, None, None]),
+            "clim_target": self.sic_clim[target_days.day_of_year.to_numpy() - 1],
+            "clim_latest": self.sic_clim[(dates - pd.Timedelta(days=1)).day_of_year.to_numpy() - 1],
+            "latest": steps(self.sic[torch.from_numpy(base - 1)]),
+            "trend": steps(self.trend[torch.from_numpy(idx)]),
+        }
+
 
 def _trend_on(
     wanted: pd.DatetimeIndex, trend_days: list[pd.DatetimeIndex], trend: list[np.ndarray], parts: Sequence[Path]

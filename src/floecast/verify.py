@@ -1,4 +1,12 @@
-"""Hindcast scorecard: the ensemble mean against persistence and climatology."""
+"""Hindcast scorecard: the ensemble against persistence, anomaly persistence, climatology
+and the linear trend, by lead and by target month.
+
+One row per (lead, method, month): ``month`` is the target day's month (1-12) or ``all``.
+Deterministic scores (RMSE, MAE, binary accuracy, SIE error, IIEE) are computed for every
+method; SPS for every method (a deterministic forecast is a 0/1 probability, so its SPS is
+its IIEE); CRPS and the spread-skill ratio only for the ensemble (empty for the others).
+All scores are over active ocean cells of the target month outside the polar hole.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +15,60 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
+from floecast import metrics
 from floecast.channels import InputSpec
-from floecast.dataset import SampleStore
+from floecast.dataset import SampleStore, store_parts
 from floecast.io import atomic_path
-from floecast.metrics import binary_accuracy, rmse
-from floecast.predict import open_members
 
-SCORECARD_COLUMNS = ["lead_days", "method", "rmse", "binary_accuracy", "n_init_dates"]
+SCORECARD_COLUMNS = [
+    "lead_days",
+    "method",
+    "rmse",
+    "binary_accuracy",
+    "n_init_dates",
+    "mae",
+    "sie_error_km2",
+    "iiee_km2",
+    "sps_km2",
+    "crps",
+    "spread_skill",
+    "month",
+]
+ENSEMBLE = "ensemble_mean"
+BASELINES = ("persistence", "anomaly_persistence", "climatology", "linear_trend")
+
+
+def _member_files(paths: Sequence[str | Path]) -> tuple[list[xr.Dataset], pd.DatetimeIndex, int]:
+    datasets = [xr.open_dataset(path, engine="netcdf4") for path in paths]
+    dates = pd.DatetimeIndex(datasets[0]["init_time"].values)
+    for path, ds in zip(paths, datasets, strict=True):
+        if not pd.DatetimeIndex(ds["init_time"].values).equals(dates):
+            raise ValueError(f"{path}: its init dates differ from {paths[0]}'s")
+    return datasets, dates, datasets[0].sizes["leadtime"]
+
+
+def _scores(forecast: np.ndarray, observed: np.ndarray, mask: np.ndarray, area: float) -> dict[str, float]:
+    errors = metrics.iiee(forecast, observed, area, mask)
+    probability = (np.nan_to_num(forecast) > metrics.ICE_THRESHOLD).astype(np.float32)
+    return {
+        "rmse": metrics.rmse(forecast, observed, mask),
+        "binary_accuracy": metrics.binary_accuracy(forecast, observed, mask),
+        "mae": metrics.mae(forecast, observed, mask),
+        "sie_error_km2": metrics.sie_error_km2(forecast, observed, area, mask),
+        "iiee_km2": errors.iiee_km2,
+        "sps_km2": metrics.sps_km2(probability, observed, area, mask),
+    }
+
+
+def _ensemble_scores(members: np.ndarray, observed: np.ndarray, mask: np.ndarray, area: float) -> dict[str, float]:
+    scores = _scores(members.mean(axis=0), observed, mask, area)
+    sip = (np.nan_to_num(members) > metrics.ICE_THRESHOLD).mean(axis=0)
+    scores["sps_km2"] = metrics.sps_km2(sip, observed, area, mask)
+    scores["crps"] = metrics.crps(members, observed, mask)
+    scores["spread_skill"] = metrics.spread_skill(members, observed, mask)
+    return scores
 
 
 def scorecard(
@@ -23,33 +77,36 @@ def scorecard(
     out_csv: str | Path,
     statistics: str | Path | None = None,
 ) -> pd.DataFrame:
-    """One row per (lead, method); RMSE and binary accuracy over the active cells of each target month."""
-    members = open_members(member_paths)
-    ensemble_mean = members.mean("member").values
-    dates = pd.DatetimeIndex(members["init_time"].values)
-    leads = members.sizes["leadtime"]
-    spec = InputSpec(sic_lags=(1,), atmos=(), sic_trend_years=0, leads=leads)
-    store = SampleStore.open(store_path, spec, statistics)
-    observed, active = store.targets(dates)
-    _, climatology, latest = store.inputs(dates)
-    forecasts = {
-        "ensemble_mean": ensemble_mean,
-        "persistence": np.broadcast_to(latest, observed.shape),
-        "climatology": climatology,
-    }
+    """Every method's scores by lead and target month over the members' init dates."""
+    datasets, dates, leads = _member_files(member_paths)
+    parts = store_parts(store_path)
+    with xr.open_zarr(parts[0], consolidated=True) as first:
+        trend_years, area = int(first.attrs["sic_trend_years"]), float(first.attrs["cell_area_km2"])
+    store = SampleStore.open(parts, InputSpec(sic_lags=(1,), atmos=(), sic_trend_years=trend_years, leads=leads), statistics)
     rows = []
-    for k in range(leads):
-        for method, values in forecasts.items():
-            pred = np.nan_to_num(values[:, k])
-            rows.append(
-                {
-                    "lead_days": k + 1,
-                    "method": method,
-                    "rmse": rmse(pred, observed[:, k], active[:, k]),
-                    "binary_accuracy": binary_accuracy(pred, observed[:, k], active[:, k]),
-                    "n_init_dates": len(dates),
-                }
-            )
+    try:
+        for k in range(1, leads + 1):
+            fields = store.lead(dates, k)
+            members = np.stack([ds["sic"].isel(leadtime=k - 1).values.astype(np.float32) for ds in datasets])
+            forecasts = {
+                "persistence": fields["latest"],
+                "anomaly_persistence": metrics.anomaly_persistence(
+                    fields["latest"], fields["clim_latest"], fields["clim_target"]
+                ),
+                "climatology": fields["clim_target"],
+                "linear_trend": fields["trend"],
+            }
+            months = (dates + pd.Timedelta(days=k)).month.to_numpy()
+            for month in ["all", *sorted(set(months))]:
+                pick = np.ones(len(dates), bool) if month == "all" else months == month
+                observed, mask = fields["observed"][pick], fields["mask"][pick]
+                common = {"lead_days": k, "n_init_dates": int(pick.sum()), "month": month}
+                rows.append({**common, "method": ENSEMBLE, **_ensemble_scores(members[:, pick], observed, mask, area)})
+                for method, values in forecasts.items():
+                    rows.append({**common, "method": method, **_scores(values[pick], observed, mask, area)})
+    finally:
+        for ds in datasets:
+            ds.close()
     table = pd.DataFrame(rows, columns=SCORECARD_COLUMNS)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
@@ -57,18 +114,26 @@ def scorecard(
 
 
 def skill_summary(table: pd.DataFrame) -> list[str]:
-    """The demo's acceptance figures: where the ensemble mean beats each baseline (RMSE)."""
+    """The demo's acceptance figures: where the ensemble mean beats each baseline (RMSE), and
+    the ensemble's spread-skill ratio at the longest lead."""
+    if "month" in table:
+        table = table[table["month"].astype(str) == "all"]
     wide = table.pivot(index="lead_days", columns="method", values="rmse")
     long_leads = wide[wide.index >= 14]
     short_leads = wide[wide.index <= 14]
-    beats_persistence = bool((long_leads["ensemble_mean"] < long_leads["persistence"]).all())
-    beats_climatology = bool((short_leads["ensemble_mean"] < short_leads["climatology"]).all())
-    return [
+    beats_persistence = bool((long_leads[ENSEMBLE] < long_leads["persistence"]).all())
+    beats_climatology = bool((short_leads[ENSEMBLE] < short_leads["climatology"]).all())
+    lines = [
         f"ensemble mean beats persistence at every lead >= 14 d: {beats_persistence}",
         f"ensemble mean beats climatology at every lead <= 14 d: {beats_climatology}",
-        *(
-            f"lead {lead:>3d} d  rmse ensemble {row.ensemble_mean:.4f}  "
-            f"persistence {row.persistence:.4f}  climatology {row.climatology:.4f}"
-            for lead, row in wide.iterrows()
-        ),
     ]
+    if "spread_skill" in table:
+        ensemble = table[table["method"] == ENSEMBLE].set_index("lead_days")["spread_skill"]
+        last = int(ensemble.index.max())
+        ratio = float(ensemble.loc[last])
+        lines.append(f"spread-skill ratio at lead {last} d: {ratio:.2f} (0.5-1.5 wanted: {0.5 <= ratio <= 1.5})")
+    baselines = [m for m in ("persistence", "anomaly_persistence", "climatology", "linear_trend") if m in wide]
+    for lead, row in wide.iterrows():
+        others = "  ".join(f"{m} {row[m]:.4f}" for m in baselines)
+        lines.append(f"lead {lead:>3d} d  rmse ensemble {row[ENSEMBLE]:.4f}  {others}")
+    return lines
