@@ -3,6 +3,9 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
+report: "report/workflow.rst"
+
+
 # The embedded demo is the default; `--configfile config/config.yaml` (or any other)
 # replaces it as a whole rather than being merged over it.
 if not workflow.overwrite_configfiles:

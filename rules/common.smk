@@ -30,6 +30,9 @@ MAX_LAG = max(
 CMIP6_YEARS = list(range(config["cmip6"]["years"][0], config["cmip6"]["years"][1] + 1))
 VALIDATE_END = config["splits"]["validate"][1]
 TEST_YEARS = list(range(config["splits"]["test"][0], config["splits"]["test"][1] + 1))
+VALIDATE_YEARS = list(
+    range(config["splits"]["validate"][0], config["splits"]["validate"][1] + 1)
+)
 CMIP6_NAMES = {"sic": "siconca", "t2m": "tas", "u10": "uas", "v10": "vas"}
 CMIP6_RUNS = [f"{r['model']}_{r['member']}" for r in config["cmip6"]["runs"]]
 SPEC_JSON = json.dumps(training_spec(config), sort_keys=True)
@@ -83,6 +86,8 @@ LOG_WILDCARDS = {
     "train_member": ["hemi", "run", "member"],
     "predict_member": ["hemi", "run", "date", "member"],
     "hindcast_member": ["hemi", "run", "member"],
+    "validation_member": ["hemi", "run", "member"],
+    "calibrate_spread": ["hemi", "run"],
     "combine_forecast": ["hemi", "run", "date"],
     "scorecard": ["hemi", "run"],
     "plot_forecast": ["hemi", "run", "date"],
@@ -213,12 +218,21 @@ def forecast_store(wildcards):
     )
 
 
-def hindcast_store(wildcards):
-    """The test years' parts, the year before them (their first inputs) and the year after
-    (the targets of their last init dates), within the data."""
-    first = max(OBS_YEARS[0], TEST_YEARS[0] - 1)
-    last = min(OBS_YEARS[-1], TEST_YEARS[-1] + 1)
-    return obs_store(wildcards.hemi, range(first, last + 1))
+def split_store(years):
+    """An input function: the parts of a split's years, the year before them (their first
+    inputs) and the year after (the targets of their last init dates), within the data.
+    """
+
+    def parts(wildcards):
+        first = max(OBS_YEARS[0], years[0] - 1)
+        last = min(OBS_YEARS[-1], years[-1] + 1)
+        return obs_store(wildcards.hemi, range(first, last + 1))
+
+    return parts
+
+
+hindcast_store = split_store(TEST_YEARS)
+validation_store = split_store(VALIDATE_YEARS)
 
 
 def cmip6_run_index(wildcards):

@@ -9,9 +9,29 @@ rule scorecard:
         # ancient: the test years do not change when days are appended
         store=ancient(hindcast_store),
         statistics=ancient("data/store/{hemi}/statistics.nc"),
+        spread="models/{hemi}/{run}/spread.json",
     output:
-        csv="results/{hemi}/{run}/verification/scorecard.csv",
-        plot="results/{hemi}/{run}/verification/skill.png",
+        csv=report(
+            "results/{hemi}/{run}/verification/scorecard.csv",
+            caption="../report/scorecard.rst",
+            category="Hindcast verification",
+            subcategory="{hemi} {run}",
+            labels={"table": "scorecard", "hemisphere": "{hemi}"},
+        ),
+        plot=report(
+            "results/{hemi}/{run}/verification/skill.png",
+            caption="../report/skill_by_lead.rst",
+            category="Hindcast verification",
+            subcategory="{hemi} {run}",
+            labels={"figure": "skill by lead", "hemisphere": "{hemi}"},
+        ),
+        month=report(
+            "results/{hemi}/{run}/verification/skill_by_month.png",
+            caption="../report/skill_by_month.rst",
+            category="Hindcast verification",
+            subcategory="{hemi} {run}",
+            labels={"figure": "RMSE by month and lead", "hemisphere": "{hemi}"},
+        ),
     log:
         log_path("scorecard"),
     benchmark:
@@ -23,5 +43,6 @@ rule scorecard:
         runtime=30,
     shell:
         "floecast scorecard --members {input.members} --store {input.store}"
-        " --statistics {input.statistics}"
-        " --out {output.csv} --plot {output.plot} > {log} 2>&1"
+        " --statistics {input.statistics} --spread {input.spread}"
+        " --out {output.csv} --plot {output.plot}"
+        " --month-heatmap {output.month} > {log} 2>&1"

@@ -56,6 +56,61 @@ rule hindcast_member:
         " --threads {threads} --out {output} > {log} 2>&1"
 
 
+# The validation years' hindcast, only to fit the spread calibration (never the test years).
+rule validation_member:
+    input:
+        weights="models/{hemi}/{run}/member_{member}/weights.pt",
+        store=ancient(validation_store),
+        statistics=ancient("data/store/{hemi}/statistics.nc"),
+    output:
+        "results/{hemi}/{run}/validation/member_{member}.nc",
+    log:
+        log_path("validation_member"),
+    benchmark:
+        bench_path("validation_member")
+    conda:
+        "../envs/train.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+        cpus_per_task=THREADS,
+        mem_mb=16000,
+        runtime=120,
+    params:
+        stride=config["verify"]["stride_days"],
+    shell:
+        "floecast predict --weights {input.weights} --store {input.store}"
+        " --statistics {input.statistics} --member {wildcards.member}"
+        " --split validate --stride {params.stride}"
+        " --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule calibrate_spread:
+    input:
+        members=lambda w: expand(
+            "results/{hemi}/{run}/validation/member_{member}.nc", member=MEMBERS, **w
+        ),
+        store=ancient(validation_store),
+        statistics=ancient("data/store/{hemi}/statistics.nc"),
+    output:
+        "models/{hemi}/{run}/spread.json",
+    log:
+        log_path("calibrate_spread"),
+    benchmark:
+        bench_path("calibrate_spread")
+    conda:
+        "../envs/predict.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        years="{}-{}".format(*config["splits"]["validate"]),
+    shell:
+        "floecast calibrate --members {input.members} --store {input.store}"
+        " --statistics {input.statistics} --fitted-on {params.years}"
+        " --out {output} > {log} 2>&1"
+
+
 rule combine_forecast:
     input:
         members=lambda w: expand(

@@ -11,8 +11,28 @@ rule plot_forecast:
         ),
         statistics="data/store/{hemi}/statistics.nc",
     output:
-        maps="results/{hemi}/{run}/plots/{date}_maps.png",
-        extent="results/{hemi}/{run}/plots/{date}_extent.png",
+        maps=report(
+            "results/{hemi}/{run}/plots/{date}_maps.png",
+            caption="../report/forecast_maps.rst",
+            category="Forecast",
+            subcategory="{hemi} {date}",
+            labels={
+                "figure": "SIC maps",
+                "hemisphere": "{hemi}",
+                "init date": "{date}",
+            },
+        ),
+        extent=report(
+            "results/{hemi}/{run}/plots/{date}_extent.png",
+            caption="../report/forecast_extent.rst",
+            category="Forecast",
+            subcategory="{hemi} {date}",
+            labels={
+                "figure": "extent by lead",
+                "hemisphere": "{hemi}",
+                "init date": "{date}",
+            },
+        ),
     log:
         log_path("plot_forecast"),
     benchmark:

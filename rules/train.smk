@@ -24,6 +24,9 @@ rule train_member:
         cpus_per_task=THREADS,
         mem_mb=config["train"]["mem_mb"],
         runtime=config["train"]["gpu_runtime_min"],
+        # the last attempt records a failure instead of failing: the ensemble goes on
+        # without the member if the quorum (train.quorum) still holds
+        final_attempt=lambda wildcards, attempt: int(attempt > 1),
     params:
         spec=SPEC_JSON,
         out_dir=subpath(output.weights, parent=True),
@@ -31,4 +34,5 @@ rule train_member:
         "floecast train --spec {params.spec:q} --member {wildcards.member}"
         " --store {input.store} --pretrain-store {input.pretrain}"
         " --statistics {input.statistics} --threads {threads}"
-        " --out-dir {params.out_dir} > {log} 2>&1"
+        " --out-dir {params.out_dir}"
+        " $( [ {resources.final_attempt} = 1 ] && echo --record-failure ) > {log} 2>&1"

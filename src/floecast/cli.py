@@ -196,11 +196,19 @@ def cmd_store(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from floecast.train import train_member
+    from floecast.train import record_failed_member, train_member
 
-    meta = train_member(
-        _spec(args.spec), args.member, args.store, args.pretrain_store, args.out_dir, args.threads, args.statistics
-    )
+    spec = _spec(args.spec)
+    try:
+        meta = train_member(spec, args.member, args.store, args.pretrain_store, args.out_dir, args.threads, args.statistics)
+    except Exception as err:
+        if not args.record_failure:
+            raise
+        # the last attempt: the member is left out of the ensemble (within its quorum) instead
+        # of stopping every forecast that needs it
+        log.exception("member %d failed for good; recording the failure", args.member)
+        record_failed_member(spec, args.member, args.out_dir, f"{type(err).__name__}: {err}")
+        return
     log.info(
         "member %d: %d fine-tuning epochs, best validation loss %.5f, %.0f s",
         args.member,
@@ -231,6 +239,14 @@ def cmd_predict(args: argparse.Namespace) -> None:
     log.info("wrote %s (%d init dates)", args.out, len(dates))
 
 
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    from floecast.calibrate import spread_factors, write_factors
+
+    factors = spread_factors(args.members, args.store, args.statistics)
+    write_factors(args.out, factors, args.members, args.fitted_on)
+    log.info("spread factors by lead: %s", " ".join(f"{f:.2f}" for f in factors))
+
+
 def cmd_combine(args: argparse.Namespace) -> None:
     from floecast.grid import Ease2Grid
     from floecast.predict import combine_forecast
@@ -240,12 +256,14 @@ def cmd_combine(args: argparse.Namespace) -> None:
 
 
 def cmd_scorecard(args: argparse.Namespace) -> None:
-    from floecast.plots import plot_skill
+    from floecast.plots import plot_month_heatmap, plot_skill
     from floecast.verify import scorecard, skill_summary
 
-    table = scorecard(args.members, args.store, args.out, args.statistics)
+    table = scorecard(args.members, args.store, args.out, args.statistics, args.spread)
     if args.plot:
         plot_skill(args.out, args.plot)
+    if args.month_heatmap:
+        plot_month_heatmap(args.out, args.month_heatmap)
     for line in skill_summary(table):
         print(line)
 
@@ -366,6 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrain-store", nargs="*", default=[], help="CMIP6 stores' yearly parts (one folder per run)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out-dir", required=True)
+    p.add_argument(
+        "--record-failure",
+        action="store_true",
+        help="on an error, write a failed-member record (weights.pt, meta.json) and exit 0: the ensemble goes on without it",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="one member's forecast for a date, or for every hindcast date of a split")
@@ -381,6 +404,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_predict)
 
+    p = sub.add_parser("calibrate", help="validation hindcast members -> per-lead spread factors (JSON)")
+    p.add_argument("--members", nargs="+", required=True)
+    p.add_argument("--store", nargs="+", required=True, help="the store's yearly parts (<year>.zarr) or their folder")
+    p.add_argument("--statistics", help="statistics.nc (default: data/store/<hemi>/statistics.nc beside the parts)")
+    p.add_argument("--fitted-on", default="validation years", help="recorded in the file, e.g. 2015-2016")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_calibrate)
+
     p = sub.add_parser("combine", help="members -> the CF ensemble forecast file")
     _grid_args(p)
     p.add_argument("--members", nargs="+", required=True)
@@ -395,7 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", nargs="+", required=True, help="the store's yearly parts (<year>.zarr) or their folder")
     p.add_argument("--statistics", help="statistics.nc (default: data/store/<hemi>/statistics.nc beside the parts)")
     p.add_argument("--out", required=True)
-    p.add_argument("--plot")
+    p.add_argument("--plot", help="skill by lead (PNG): RMSE, binary accuracy and IIEE where the scorecard has them")
+    p.add_argument("--month-heatmap", help="RMSE of the ensemble mean by target month and lead (PNG)")
+    p.add_argument("--spread", help="spread calibration (floecast calibrate) applied to the members' probabilistic scores")
     p.set_defaults(func=cmd_scorecard)
 
     p = sub.add_parser("plot", help="forecast maps and extent-by-lead figures")

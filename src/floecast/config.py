@@ -117,6 +117,10 @@ def check(config: dict) -> dict:
             f"config key hemispheres: the synthetic source ({', '.join('sources.' + k for k in synthetic)}) "
             "is calibrated on the Northern Hemisphere only; use hemispheres: [north]"
         )
+    if config["train"]["quorum"] > config["train"]["members"]:
+        raise ConfigError(
+            f"config key train.quorum: {config['train']['quorum']} is more than train.members ({config['train']['members']})"
+        )
     first_cmip, last_cmip = config["cmip6"]["years"]
     if first_cmip > last_cmip:
         raise ConfigError(f"config key cmip6.years: first year {first_cmip} after last year {last_cmip}")
@@ -143,7 +147,7 @@ def load(path: str | Path) -> dict:
 
 
 # settings of how a member's job runs, not of what it learns: changing them retrains nothing
-JOB_SETTINGS = ("members", "threads", "mem_mb", "gpu_runtime_min")
+JOB_SETTINGS = ("members", "quorum", "threads", "mem_mb", "gpu_runtime_min")
 
 
 def training_spec(config: dict) -> dict:

@@ -374,8 +374,31 @@ def train_member(
     return meta
 
 
+class MemberFailed(RuntimeError):
+    """A member whose training failed for good: it has a record, not weights."""
+
+
+def record_failed_member(spec: dict, member: int, out_dir: str | Path, error: str) -> None:
+    """weights.pt, meta.json and history.csv saying the member failed, so the ensemble can go
+    on with the others (``predict`` writes a failed member file, ``combine`` checks the quorum)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "history.csv") as tmp:
+        tmp.write_text("stage,epoch,train_loss,val_loss\n")
+    with atomic_path(out / "meta.json") as tmp:
+        tmp.write_text(
+            json.dumps({"member": member, "status": "failed", "error": error, "floecast_version": __version__}, indent=2)
+        )
+    with atomic_path(out / "weights.pt") as tmp:
+        torch.save({"failed": True, "error": error, "spec": spec, "member": member}, tmp)
+
+
 def load_member(weights: str | Path) -> tuple[UNet, dict]:
+    """The trained model and its spec (weights only: no pickled code runs); MemberFailed for a
+    member recorded as failed."""
     checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
+    if checkpoint.get("failed"):
+        raise MemberFailed(f"{weights}: member {checkpoint['member']} failed in training: {checkpoint['error']}")
     model = build_model(checkpoint["spec"])
     model.load_state_dict(checkpoint["state_dict"])
     model.to(default_device()).eval()

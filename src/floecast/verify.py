@@ -18,6 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from floecast import metrics
+from floecast.calibrate import inflate, read_factors
 from floecast.channels import InputSpec
 from floecast.dataset import SampleStore, store_parts
 from floecast.io import atomic_path
@@ -62,8 +63,11 @@ def _scores(forecast: np.ndarray, observed: np.ndarray, mask: np.ndarray, area: 
     }
 
 
-def _ensemble_scores(members: np.ndarray, observed: np.ndarray, mask: np.ndarray, area: float) -> dict[str, float]:
-    scores = _scores(members.mean(axis=0), observed, mask, area)
+def _ensemble_scores(
+    raw: np.ndarray, members: np.ndarray, observed: np.ndarray, mask: np.ndarray, area: float
+) -> dict[str, float]:
+    """Deterministic scores of the raw members' mean, probabilistic ones of the (calibrated) members."""
+    scores = _scores(raw.mean(axis=0), observed, mask, area)
     sip = (np.nan_to_num(members) > metrics.ICE_THRESHOLD).mean(axis=0)
     scores["sps_km2"] = metrics.sps_km2(sip, observed, area, mask)
     scores["crps"] = metrics.crps(members, observed, mask)
@@ -76,18 +80,22 @@ def scorecard(
     store_path: str | Path | Sequence[str | Path],
     out_csv: str | Path,
     statistics: str | Path | None = None,
+    spread: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Every method's scores by lead and target month over the members' init dates."""
+    """Every method's scores by lead and target month over the members' init dates; with a
+    ``spread`` calibration file the probabilistic scores are of the calibrated members."""
     datasets, dates, leads = _member_files(member_paths)
     parts = store_parts(store_path)
     with xr.open_zarr(parts[0], consolidated=True) as first:
         trend_years, area = int(first.attrs["sic_trend_years"]), float(first.attrs["cell_area_km2"])
     store = SampleStore.open(parts, InputSpec(sic_lags=(1,), atmos=(), sic_trend_years=trend_years, leads=leads), statistics)
+    factors = read_factors(spread, leads)
     rows = []
     try:
         for k in range(1, leads + 1):
             fields = store.lead(dates, k)
-            members = np.stack([ds["sic"].isel(leadtime=k - 1).values.astype(np.float32) for ds in datasets])
+            raw = np.stack([ds["sic"].isel(leadtime=k - 1).values.astype(np.float32) for ds in datasets])
+            members = inflate(raw, factors[k - 1])
             forecasts = {
                 "persistence": fields["latest"],
                 "anomaly_persistence": metrics.anomaly_persistence(
@@ -101,7 +109,8 @@ def scorecard(
                 pick = np.ones(len(dates), bool) if month == "all" else months == month
                 observed, mask = fields["observed"][pick], fields["mask"][pick]
                 common = {"lead_days": k, "n_init_dates": int(pick.sum()), "month": month}
-                rows.append({**common, "method": ENSEMBLE, **_ensemble_scores(members[:, pick], observed, mask, area)})
+                scores = _ensemble_scores(raw[:, pick], members[:, pick], observed, mask, area)
+                rows.append({**common, "method": ENSEMBLE, **scores})
                 for method, values in forecasts.items():
                     rows.append({**common, "method": method, **_scores(values[pick], observed, mask, area)})
     finally:
