@@ -1,3 +1,3 @@
 """floecast: operational daily sea-ice forecasting."""
 
-__version__ = "0.1.0"
+__version__ = "0.5.0"

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import matplotlib
 
+from floecast import __version__
+
 matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
@@ -95,7 +97,7 @@ def _metric(name: str) -> Metric:
 
 def _save(fig: plt.Figure, out_png: str | Path) -> None:
     with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight", metadata={"Software": f"floecast {__version__}"})
     plt.close(fig)
 
 

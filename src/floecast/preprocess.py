@@ -42,6 +42,7 @@ def _check_grid(path: str | Path, shape: tuple[int, ...], grid: Ease2Grid) -> No
 def _write_interim(ds: xr.Dataset, out_path: str | Path) -> None:
     """Compressed, one chunk per day (or per day of year) of each field: the store reads
     slices of days, so no chunk is decompressed twice."""
+    ds.attrs["floecast_version"] = __version__
     for name, da in ds.data_vars.items():
         ds[name].encoding.update(zlib=True, complevel=1)
         if da.ndim == 3:

@@ -23,6 +23,7 @@ from floecast.grid import Ease2Grid
 from floecast.io import atomic_path
 
 METHODS = ("bilinear", "conservative")
+WEIGHTS_FORMAT = 2  # bump when the weights computed for the same grids change
 DEFAULT_SAMPLES = 8  # per axis: 64 subpoints per EASE2 cell, area shares to about 1/64 of a cell
 KM_PER_DEGREE = np.pi * 6371.0 / 180.0
 
@@ -213,12 +214,13 @@ def _weights(src_lat: np.ndarray, src_lon: np.ndarray, grid: Ease2Grid, method: 
 
 
 def cache_key(src_lat: np.ndarray, src_lon: np.ndarray, grid: Ease2Grid, method: str, samples: int = DEFAULT_SAMPLES) -> str:
-    """Cache key of the weights: both grids and the method (bilinear keys are those of earlier versions)."""
+    """Cache key of the weights: both grids, the method and the weights' format version."""
     key = hashlib.sha256()
     for array in (np.asarray(src_lat, np.float64), np.asarray(src_lon, np.float64)):
         key.update(array.tobytes())
     suffix = "bilinear" if method == "bilinear" else f"{method}{samples}"
-    key.update(f"{grid.hemisphere}-{grid.coarsen}-{suffix}".encode())
+    # WEIGHTS_FORMAT changes with the algorithm, so old cached weights are never reused
+    key.update(f"{grid.hemisphere}-{grid.coarsen}-{suffix}-v{WEIGHTS_FORMAT}".encode())
     return key.hexdigest()[:16]
 
 

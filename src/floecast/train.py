@@ -369,7 +369,7 @@ def train_member(
     with atomic_path(out / "meta.json") as tmp:
         tmp.write_text(json.dumps(meta, indent=2))
     with atomic_path(out / "weights.pt") as tmp:
-        torch.save({"state_dict": model.state_dict(), "spec": spec, "member": member}, tmp)
+        torch.save({"state_dict": model.state_dict(), "spec": spec, "member": member, "floecast_version": __version__}, tmp)
     checkpoint_path.unlink()  # done: a forced re-run trains afresh
     return meta
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from floecast import metrics
+from floecast import __version__, metrics
 from floecast.calibrate import inflate, read_factors
 from floecast.channels import InputSpec
 from floecast.dataset import SampleStore, store_parts
@@ -36,6 +36,7 @@ SCORECARD_COLUMNS = [
     "crps",
     "spread_skill",
     "month",
+    "floecast_version",
 ]
 ENSEMBLE = "ensemble_mean"
 BASELINES = ("persistence", "anomaly_persistence", "climatology", "linear_trend")
@@ -116,7 +117,7 @@ def scorecard(
     finally:
         for ds in datasets:
             ds.close()
-    table = pd.DataFrame(rows, columns=SCORECARD_COLUMNS)
+    table = pd.DataFrame(rows, columns=SCORECARD_COLUMNS).assign(floecast_version=__version__)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
     return table
