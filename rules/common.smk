@@ -1,5 +1,7 @@
 # Shared helpers: config checks, paths and input functions (no rules here).
+import hashlib
 import json
+import shlex
 
 import pandas as pd
 
@@ -36,6 +38,7 @@ VALIDATE_YEARS = list(
 CMIP6_NAMES = {"sic": "siconca", "t2m": "tas", "u10": "uas", "v10": "vas"}
 CMIP6_RUNS = [f"{r['model']}_{r['member']}" for r in config["cmip6"]["runs"]]
 SPEC_JSON = json.dumps(training_spec(config), sort_keys=True)
+SPEC_SHA256 = hashlib.sha256(SPEC_JSON.encode()).hexdigest()
 # what the statistics and the store depend on: the channels and the horizon (the trend's
 # reach), so changing a training setting retrains without rebuilding the store
 CHANNELS_JSON = json.dumps(
@@ -92,6 +95,7 @@ LOG_WILDCARDS = {
     "scorecard": ["hemi", "run"],
     "plot_forecast": ["hemi", "run", "date"],
     "egress": ["hemi", "run", "date"],
+    "export_forecast": ["hemi", "run", "date"],
 }
 
 

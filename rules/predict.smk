@@ -120,6 +120,7 @@ rule combine_forecast:
         ),
         store=forecast_store,
         statistics="data/store/{hemi}/statistics.nc",
+        spread="models/{hemi}/{run}/spread.json",
     output:
         "results/{hemi}/{run}/forecasts/{date}.nc",
     log:
@@ -133,8 +134,17 @@ rule combine_forecast:
         runtime=15,
     params:
         coarsen=COARSEN,
+        members=config["train"]["members"],
+        quorum=config["train"]["quorum"],
+        spec_sha256=SPEC_SHA256,
+        metadata=" ".join(
+            f"--metadata {shlex.quote(f'{k}={v}')}"
+            for k, v in config["publish"]["metadata"].items()
+        ),
     shell:
         "floecast combine --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"
         " --members {input.members} --store {input.store}"
         " --statistics {input.statistics} --run {wildcards.run}"
+        " --spread {input.spread} --members-expected {params.members}"
+        " --quorum {params.quorum} --config-hash {params.spec_sha256} {params.metadata}"
         " --out {output} > {log} 2>&1"

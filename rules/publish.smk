@@ -79,3 +79,26 @@ rule egress:
         " --metadata hemisphere={wildcards.hemi} --metadata run={wildcards.run}"
         " --metadata init_date={wildcards.date}"
         " {input.forecast} {input.maps} {input.extent} > {log} 2>&1"
+
+
+# On request (not in the default targets): GeoTIFFs for GIS users and a lat/lon copy.
+rule export_forecast:
+    input:
+        "results/{hemi}/{run}/forecasts/{date}.nc",
+    output:
+        geotiff=directory("results/{hemi}/{run}/export/{date}/geotiff"),
+        latlon="results/{hemi}/{run}/export/{date}/{date}_latlon.nc",
+    log:
+        log_path("export_forecast"),
+    benchmark:
+        bench_path("export_forecast")
+    conda:
+        "../envs/publish.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    params:
+        resolution=config["publish"]["latlon_resolution_deg"],
+    shell:
+        "floecast export --forecast {input} --geotiff-dir {output.geotiff}"
+        " --latlon {output.latlon} --resolution {params.resolution} > {log} 2>&1"

@@ -14,7 +14,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-GPU_RULES = {"train_member", "predict_member", "hindcast_member"}
+GPU_RULES = {"train_member", "predict_member", "hindcast_member", "validation_member"}
 
 
 def run(*cmd: str) -> subprocess.CompletedProcess:

@@ -71,7 +71,7 @@ def test_scorecard_and_plots(tiny_run: Path) -> None:
     table = pd.read_csv(tiny_run / RESULTS / "verification" / "scorecard.csv")
     assert list(table.columns) == [
         *("lead_days", "method", "rmse", "binary_accuracy", "n_init_dates"),  # the skeleton's, first
-        *("mae", "sie_error_km2", "iiee_km2", "sps_km2", "crps", "spread_skill", "month"),
+        *("mae", "sie_error_km2", "iiee_km2", "sps_km2", "crps", "spread_skill", "month", "floecast_version"),
     ]
     methods = {"ensemble_mean", "persistence", "anomaly_persistence", "climatology", "linear_trend"}
     assert set(table["method"]) == methods

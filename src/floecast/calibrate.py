@@ -30,10 +30,13 @@ def spread_factors(
     member_paths: Sequence[str | Path], store_path: str | Path | Sequence[str | Path], statistics: str | Path | None = None
 ) -> np.ndarray:
     """Per lead: RMSE of the ensemble mean / mean spread, over the members' init dates."""
+    from floecast.predict import usable_members
+
+    member_paths, _ = usable_members(member_paths)
     datasets = [xr.open_dataset(path, engine="netcdf4") for path in member_paths]
     try:
         if len(datasets) < 2:
-            raise ValueError(f"{member_paths[0]}: spread calibration needs at least 2 members")
+            raise ValueError(f"spread calibration needs at least 2 members with forecasts, got {len(datasets)}")
         dates = pd.DatetimeIndex(datasets[0]["init_time"].values)
         leads = datasets[0].sizes["leadtime"]
         store = SampleStore.open(

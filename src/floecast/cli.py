@@ -251,8 +251,32 @@ def cmd_combine(args: argparse.Namespace) -> None:
     from floecast.grid import Ease2Grid
     from floecast.predict import combine_forecast
 
-    combine_forecast(args.members, args.store, Ease2Grid(args.hemisphere, args.coarsen), args.run, args.out, args.statistics)
+    combine_forecast(
+        args.members,
+        args.store,
+        Ease2Grid(args.hemisphere, args.coarsen),
+        args.run,
+        args.out,
+        args.statistics,
+        members_expected=args.members_expected,
+        config_hash=args.config_hash,
+        metadata=dict(m.split("=", 1) for m in args.metadata) or None,
+        quorum=args.quorum,
+        spread=args.spread,
+    )
     log.info("wrote %s", args.out)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from floecast.export import to_geotiff, to_latlon
+
+    if not (args.geotiff_dir or args.latlon):
+        raise SystemExit("floecast export: give --geotiff-dir and/or --latlon")
+    if args.geotiff_dir:
+        log.info("wrote %d GeoTIFFs to %s", len(to_geotiff(args.forecast, args.geotiff_dir, args.leads)), args.geotiff_dir)
+    if args.latlon:
+        to_latlon(args.forecast, args.latlon, args.resolution, args.lat_limit, args.method)
+        log.info("wrote %s", args.latlon)
 
 
 def cmd_scorecard(args: argparse.Namespace) -> None:
@@ -418,8 +442,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", nargs="+", required=True, help="the store's yearly parts (<year>.zarr) or their folder")
     p.add_argument("--statistics", help="statistics.nc (default: data/store/<hemi>/statistics.nc beside the parts)")
     p.add_argument("--run", required=True)
+    p.add_argument("--members-expected", type=int, help="members the run was meant to have (train.members)")
+    p.add_argument("--quorum", type=int, default=1, help="fewest members with forecasts to make the file from")
+    p.add_argument("--spread", help="spread calibration (floecast calibrate) applied to the std and SIP")
+    p.add_argument("--config-hash", help="sha256 of the training spec")
+    p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE", help="ACDD attribute, e.g. license=CC-BY-4.0")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_combine)
+
+    p = sub.add_parser("export", help="forecast -> GeoTIFFs (EASE2) and/or a regular lat/lon NetCDF")
+    p.add_argument("--forecast", required=True)
+    p.add_argument("--geotiff-dir")
+    p.add_argument("--leads", type=int, nargs="+", help="GeoTIFF leads (default: all)")
+    p.add_argument("--latlon", help="output NetCDF on a regular lat/lon grid")
+    p.add_argument("--resolution", type=float, default=0.25, help="lat/lon spacing, degrees")
+    p.add_argument("--lat-limit", type=float, help="equatorward edge, absolute degrees (default: the grid's)")
+    p.add_argument("--method", choices=["linear", "nearest"], default="linear")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("scorecard", help="hindcast members -> scorecard.csv (and a skill plot)")
     p.add_argument("--members", nargs="+", required=True)

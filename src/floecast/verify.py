@@ -22,6 +22,7 @@ from floecast.calibrate import inflate, read_factors
 from floecast.channels import InputSpec
 from floecast.dataset import SampleStore, store_parts
 from floecast.io import atomic_path
+from floecast.predict import usable_members
 
 SCORECARD_COLUMNS = [
     "lead_days",
@@ -43,6 +44,10 @@ BASELINES = ("persistence", "anomaly_persistence", "climatology", "linear_trend"
 
 
 def _member_files(paths: Sequence[str | Path]) -> tuple[list[xr.Dataset], pd.DatetimeIndex, int]:
+    """The members with forecasts (those recorded as failed in training are left out)."""
+    paths, _ = usable_members(paths)
+    if not paths:
+        raise ValueError("no member has a forecast: every member failed in training")
     datasets = [xr.open_dataset(path, engine="netcdf4") for path in paths]
     dates = pd.DatetimeIndex(datasets[0]["init_time"].values)
     for path, ds in zip(paths, datasets, strict=True):
