@@ -1,3 +1,5 @@
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -16,6 +18,17 @@ if not workflow.overwrite_configfiles:
 validate(config, os.path.join(workflow.basedir, "config", "schema.yaml"))
 
 
+# Rules run `floecast` from PATH: this Python's bin/ goes first, so a provisioned
+# environment's Snakemake never runs another environment's floecast.
+envvars:
+    "PATH",
+
+
+os.environ["PATH"] = os.pathsep.join(
+    [os.path.dirname(sys.executable), os.environ["PATH"]]
+)
+
+
 include: "rules/common.smk"
 include: "rules/ingest.smk"
 include: "rules/preprocess.smk"
@@ -29,3 +42,17 @@ rule all:
     default_target: True
     input:
         final_targets(),
+
+
+# Tell the operators: notify.command gets the status summary on stdin (never fails the run).
+onerror:
+    from floecast.status import notify_run
+
+    notify_run(".", config, log)
+
+
+onsuccess:
+    if config["notify"]["on_success"]:
+        from floecast.status import notify_run
+
+        notify_run(".", config, log)

@@ -50,6 +50,8 @@ THREADS = config["train"]["threads"]
 
 wildcard_constraints:
     hemi="north|south",
+    # staging and production are links to runs, never runs themselves
+    run=r"(?!staging$|production$)[^/.][^/]*",
     year=r"\d{4}",
     period=r"\d{4}(/\d{2})?",
     date=r"\d{4}-\d{2}-\d{2}",

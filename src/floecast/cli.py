@@ -332,6 +332,71 @@ def cmd_poll(args: argparse.Namespace) -> int:
     return 0 if state["ready"] else POLL_NOT_YET
 
 
+def cmd_promote(args: argparse.Namespace) -> int:
+    from floecast import deploy
+
+    try:
+        deploy.promote(args.root, args.hemisphere, args.run, force=args.force, tolerance=args.tolerance)
+    except deploy.GateFailedError as err:
+        log.error("%s", err)
+        return deploy.EXIT_GATE_FAILED
+    except deploy.NotComparableError as err:
+        log.error("%s", err)
+        return deploy.EXIT_NOT_COMPARABLE
+    return 0
+
+
+def cmd_stage(args: argparse.Namespace) -> None:
+    from floecast import deploy
+
+    previous = deploy.stage(args.root, args.hemisphere, args.run)
+    print(f"{args.hemisphere}: staging -> {args.run} (was {previous or 'none'})")
+
+
+def cmd_rollback(args: argparse.Namespace) -> None:
+    from floecast import deploy
+
+    before = deploy.current(args.root, args.hemisphere)["production"]
+    run = deploy.rollback(args.root, args.hemisphere)
+    print(f"{args.hemisphere}: production -> {run} (rolled back from {before})")
+
+
+def cmd_deployed(args: argparse.Namespace) -> None:
+    from floecast import deploy
+
+    models = Path(args.root) / "models"
+    hemispheres = args.hemisphere or sorted(p.name for p in models.glob("*") if p.is_dir())
+    shown = {}
+    for hemi in hemispheres:
+        entries = deploy.history(args.root, hemi)
+        shown[hemi] = {**deploy.current(args.root, hemi), "history": entries[-args.history :] if args.history else []}
+    print(json.dumps(shown, indent=2))
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    from floecast.config import load
+    from floecast.status import format_status, status
+
+    summary = status(args.root, load(args.config), args.log[0] if args.log else None)
+    print(json.dumps(summary, indent=2) if args.json else format_status(summary))
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    from floecast.config import load
+    from floecast.status import format_status, notify, status, subject
+
+    config = load(args.config)
+    settings = config.get("notify") or {}
+    summary = status(args.root, config, args.log[0] if args.log else None)
+    text = format_status(summary)
+    command = args.command or settings.get("command")
+    if not command:
+        print(text)
+        log.warning("no notify command (config notify.command or --command): the status is printed only")
+        return 0
+    return 0 if notify(text + "\n", command, float(settings.get("timeout_s", 60)), subject(summary)) else 1
+
+
 def cmd_check_config(args: argparse.Namespace) -> None:
     from floecast.config import load
 
@@ -495,6 +560,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", type=_date, help="init date to check (default: today, UTC)")
     p.add_argument("--state", default="data/poll/state.json", help="where to write the state file")
     p.set_defaults(func=cmd_poll)
+
+    p = sub.add_parser("promote", help="make a run production if its hindcast is at least as good as production's")
+    p.add_argument("--hemisphere", choices=["north", "south"], required=True)
+    p.add_argument("--run", required=True, help="the run (models/<hemi>/<run>/) to promote")
+    p.add_argument("--root", default=".", help="the workflow folder holding models/ and results/")
+    p.add_argument("--tolerance", type=float, default=0.0, help="allowed RMSE excess per lead, e.g. 0.01 = 1%% (default 0)")
+    p.add_argument("--force", action="store_true", help="promote despite a failed or impossible comparison (recorded)")
+    p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser("stage", help="point models/<hemi>/staging at a run (no gate)")
+    p.add_argument("--hemisphere", choices=["north", "south"], required=True)
+    p.add_argument("--run", required=True)
+    p.add_argument("--root", default=".", help="the workflow folder holding models/ and results/")
+    p.set_defaults(func=cmd_stage)
+
+    p = sub.add_parser("rollback", help="return production to the run before it (from models/<hemi>/deployments.jsonl)")
+    p.add_argument("--hemisphere", choices=["north", "south"], required=True)
+    p.add_argument("--root", default=".", help="the workflow folder holding models/ and results/")
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("deployed", help="the staging and production runs (JSON), with the last N history lines")
+    p.add_argument("--hemisphere", choices=["north", "south"], action="append", help="(repeatable; default: every one)")
+    p.add_argument("--root", default=".", help="the workflow folder holding models/ and results/")
+    p.add_argument("--history", type=int, default=0, metavar="N", help="also the last N changes")
+    p.set_defaults(func=cmd_deployed)
+
+    p = sub.add_parser("status", help="newest data, forecasts, models and the last run's outcome (failing rule, log)")
+    p.add_argument("--config", required=True, help="the workflow config (hemispheres, sources)")
+    p.add_argument("--root", default=".", help="the workflow folder (data/, results/, models/, .snakemake/)")
+    p.add_argument("--log", nargs="+", help="this Snakemake log instead of the newest run's")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("notify", help="send the status to the notify command (stdin); exit 1 if the command failed")
+    p.add_argument("--config", required=True, help="the workflow config (notify.command, hemispheres, sources)")
+    p.add_argument("--root", default=".", help="the workflow folder")
+    p.add_argument("--log", nargs="+", help="the Snakemake log of the run to report (default: the newest run's)")
+    p.add_argument("--command", help="notify command instead of the config's notify.command (run by the shell)")
+    p.set_defaults(func=cmd_notify)
 
     p = sub.add_parser("check-config", help="validate a config file and print it with defaults filled in")
     p.add_argument("config")
