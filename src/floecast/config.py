@@ -71,7 +71,13 @@ def parse_date(value: Any, key: str, today: dt.date | None = None) -> dt.date:
 
 def check(config: dict) -> dict:
     """Checks across keys; fills ``data.end`` and normalises dates to ISO strings."""
-    init = parse_date(config["date"], "date")
+    today = dt.datetime.now(dt.UTC).date()
+    init = parse_date(config["date"], "date", today)
+    if init > today:
+        raise ConfigError(
+            f"config key date: init date {init} is in the future (today is {today} UTC): "
+            f"its inputs up to {init - dt.timedelta(days=1)} do not exist yet"
+        )
     start = parse_date(config["data"]["start"], "data.start")
     end = parse_date(config["data"].get("end") or init - dt.timedelta(days=1), "data.end")
     if end < start:

@@ -79,11 +79,17 @@ def regrid_sic_year(
     first, last = period or (days[0], days[-1])
     full = pd.date_range(first, last, freq="D")
     sic = sic.reindex(time=full)
-    filled = sic.isnull().all(dim=("yc", "xc"))
+    missing = sic.isnull().all(dim=("yc", "xc"))
+    ocean = ~xr.DataArray(land, dims=("yc", "xc"))
+    partly = (sic.isnull() & ocean).any(dim=("yc", "xc")) & ~missing  # a swath gap: some ocean cells
     sic = sic.interpolate_na(dim="time", method="linear")
-    known = np.flatnonzero(~filled.values)  # days at the period's edges take the nearest file's field
+    known = np.flatnonzero(~missing.values)  # days at the period's edges take the nearest file's field
     sic[: known[0]] = sic.values[known[0]]
     sic[known[-1] + 1 :] = sic.values[known[-1]]
+    # ocean cells still missing (a gap on the first or newest day): the nearest day's value
+    flat = pd.DataFrame(sic.values.reshape(len(full), -1)).ffill().bfill()  # pandas: no bottleneck needed
+    sic = sic.copy(data=flat.to_numpy().reshape(sic.shape)).where(ocean)
+    filled = missing | partly
     # the polar hole of each day's era is ice (it is surrounded by pack ice); its radius is
     # kept so the loss and the metrics can leave those cells out
     hole_km = np.array([polar_hole_radius_km(day.date(), grid.hemisphere) for day in full])
@@ -345,7 +351,11 @@ def build_year_store(
     digests: dict[str, hashlib._Hash] = {}
 
     def put(array: zarr.Array, region: slice, values: np.ndarray) -> None:
-        array[region] = values
+        if values.ndim == 4:  # one channel at a time: zarr writes a region's chunks concurrently, and a
+            for c in range(values.shape[1]):  # failed write must not leave writers behind the cleanup
+                array[region, c] = values[:, c]
+        else:
+            array[region] = values
         digests.setdefault(array.basename, hashlib.sha256()).update(np.ascontiguousarray(values).tobytes())
 
     try:

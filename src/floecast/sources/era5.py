@@ -647,7 +647,7 @@ def fetch_era5_months(
     if first_day.year != last_day.year or first_day > last_day:
         raise ValueError(f"ERA5 {variable}: period {first_day}..{last_day} must lie within one year")
     months_dir = Path(months_dir)
-    client = make_cds_client()
+    client = None  # made by the first month that must be fetched: valid months need no credentials
     fetches = []
     for month in range(first_day.month, last_day.month + 1):
         month_last = min(last_day, (pd.Timestamp(first_day.year, month, 1) + pd.offsets.MonthEnd(1)).date())

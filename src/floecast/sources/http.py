@@ -248,6 +248,8 @@ def download(
         moved = reject(target, f"existing file failed validation: {reason}")
         log.warning("%s: existing file is not valid (%s); moved to %s, fetching again", target, reason, moved)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.part"):  # left by a killed earlier download
+        stale.unlink(missing_ok=True)
     own_session = session is None
     session = session or requests.Session()
     try:
