@@ -76,6 +76,7 @@ def _ingest_sic(args: argparse.Namespace, grid, first: dt.date, last: dt.date) -
         "last_day": last.isoformat(),
         "files": sorted(p.name for p in folder.glob("ice_conc_*.nc")),
         "missing": json.loads(missing.read_text()) if missing.exists() else [],
+        "floecast_version": __version__,
     }
     with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps(manifest, indent=1) + "\n")

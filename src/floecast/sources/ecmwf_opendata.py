@@ -51,6 +51,7 @@ import pyproj  # noqa: F401  before ecCodes, always: see _read_grib
 import requests
 import xarray as xr
 
+from floecast import __version__
 from floecast.io import write_netcdf
 from floecast.sources.era5 import DEFAULT_AREA_LAT, VALID_RANGE, Era5Variable, era5_area, era5_variable
 from floecast.sources.http import DownloadError, NotAvailable, redact, reject
@@ -487,6 +488,7 @@ def fetch_opendata_day(
             floecast_steps=",".join(str(s) for s in request["step"]),
             floecast_daily_mean=f"mean of the steps {request['step'][0]}..{request['step'][-1]} h, all valid within the day",
             floecast_urls=" ".join(urls),
+            floecast_version=__version__,
         )
         write_netcdf(daily, target)
     finally:

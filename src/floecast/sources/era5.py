@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from floecast import __version__
 from floecast.grid import Ease2Grid
 from floecast.io import read_variable, write_netcdf
 
@@ -618,6 +619,7 @@ def fetch_era5_month(
             floecast_period=period,
             floecast_request=json.dumps(request),
             floecast_daily_mean="mean of the 24 hourly values of each UTC day",
+            floecast_version=__version__,
         )
         write_netcdf(daily, target)
     finally:
