@@ -31,7 +31,7 @@ from slurm_cluster import ClusterUnavailable, SlurmCluster, slurm_time
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "config" / "tiny.yaml"
 FORECAST = Path("results/north/tiny/forecasts/2006-07-01.nc")
-GPU_RULES = {"train_member", "predict_member", "hindcast_member"}  # resources: gpu=1
+GPU_RULES = {"train_member", "predict_member", "hindcast_member", "validation_member"}  # resources: gpu=1
 LOCAL_FIRST = ("build_store_obs", "build_store_cmip6")  # --until: ingest and preprocess locally
 PARTITIONS_YAML = "partitions:\n  cpu: {}\n  gpu:\n    max_gpu: 1\n"
 RUN_TIMEOUT_S = 480
@@ -181,4 +181,4 @@ def test_forecast_combined_from_the_slurm_members(slurm_run: SlurmRun) -> None:
         assert np.isfinite(mean[..., ocean]).all() and 0.0 <= np.nanmin(mean) <= np.nanmax(mean) <= 1.0
         assert np.nanmax(ds["sic"].sel(quantity="std").values) > 0.0  # three different members
     scorecard = pd.read_csv(slurm_run.workdir / "results/north/tiny/verification/scorecard.csv")
-    assert set(scorecard["method"]) == {"ensemble_mean", "persistence", "climatology"}
+    assert set(scorecard["method"]) == {"ensemble_mean", "persistence", "anomaly_persistence", "climatology", "linear_trend"}
