@@ -260,6 +260,16 @@ def member_weights(wildcards):
     ]
 
 
+def egress_forecast(wildcards):
+    """The forecast to publish; asking for an egress receipt without egress.url is an error."""
+    if not config["egress"]["url"]:
+        raise WorkflowError(
+            "config key egress.url is not set: there is no store to publish "
+            f"results/{wildcards.hemi}/{wildcards.run}/forecasts/{wildcards.date}.nc to"
+        )
+    return "results/{hemi}/{run}/forecasts/{date}.nc".format(**wildcards)
+
+
 def final_targets():
     targets = []
     for hemi in HEMIS:

@@ -54,7 +54,7 @@ rule plot_forecast:
 
 rule egress:
     input:
-        forecast="results/{hemi}/{run}/forecasts/{date}.nc",
+        forecast=egress_forecast,
         maps="results/{hemi}/{run}/plots/{date}_maps.png",
         extent="results/{hemi}/{run}/plots/{date}_extent.png",
     output:
@@ -73,8 +73,9 @@ rule egress:
         url=config["egress"]["url"],
         options=json.dumps(config["egress"]["storage_options"]),
         key="{hemi}/{run}/{date}",
+        force="--force" if config["egress"]["force"] else "",
     shell:
-        "floecast egress --url {params.url:q} --key {params.key}"
+        "floecast egress --url {params.url:q} --key {params.key} {params.force}"
         " --storage-options {params.options:q} --receipt {output}"
         " --metadata hemisphere={wildcards.hemi} --metadata run={wildcards.run}"
         " --metadata init_date={wildcards.date}"
