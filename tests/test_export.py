@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import netCDF4
 import numpy as np
 import pandas as pd
 import pyproj
@@ -168,6 +169,8 @@ def test_latlon_file_is_cf(forecast: Path, tmp_path: Path) -> None:
         assert lat[-1] == 89.75 and lon[0] == -179.75 and lon[-1] == 179.75
         assert ds.attrs["model_run"] == "tiny" and "to_latlon" in ds.attrs["history"]
         assert "grid_mapping" not in ds["sic"].attrs
+    with netCDF4.Dataset(out) as nc:  # bounds carry no auxiliary coordinates
+        assert "coordinates" not in nc["lat_bnds"].ncattrs() and "coordinates" not in nc["lon_bnds"].ncattrs()
     assert_compliant(out)
 
 

@@ -227,6 +227,8 @@ def to_latlon(
         ds[name].encoding.update(zlib=True, complevel=4, _FillValue=np.float32(np.nan), coordinates=" ".join(names))
     for name in ("lat", "lon", "lat_bnds", "lon_bnds", "leadtime", "forecast_period", "sic_threshold"):
         ds[name].encoding["_FillValue"] = None
+    for name in ("lat_bnds", "lon_bnds"):  # cell bounds: no auxiliary coordinates (xarray would add sic_threshold)
+        ds[name].encoding["coordinates"] = None
     for name in ("time", "valid_time"):
         ds[name].encoding.update(units="days since 1970-01-01", calendar="standard", dtype="int32")
     ds["quantity"].encoding.update(dtype="S1", char_dim_name="quantity_strlen")

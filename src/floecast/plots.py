@@ -49,6 +49,8 @@ METHOD_STYLE = {
     "ensemble_mean": {"color": "tab:blue", "lw": 2.0, "ls": "-"},
     "persistence": {"color": "tab:orange", "lw": 1.4, "ls": "--"},
     "climatology": {"color": "0.3", "lw": 1.4, "ls": ":"},
+    "anomaly_persistence": {"color": "tab:red", "lw": 1.4, "ls": "-."},
+    "linear_trend": {"color": "tab:green", "lw": 1.4, "ls": (0, (5, 1, 1, 1, 1, 1))},
 }
 
 
