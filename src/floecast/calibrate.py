@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import xarray as xr
 
 from floecast import __version__, metrics
 from floecast.channels import InputSpec
@@ -30,23 +28,19 @@ def spread_factors(
     member_paths: Sequence[str | Path], store_path: str | Path | Sequence[str | Path], statistics: str | Path | None = None
 ) -> np.ndarray:
     """Per lead: RMSE of the ensemble mean / mean spread, over the members' init dates."""
-    from floecast.predict import usable_members
+    from floecast.predict import member_lead, open_member_files
 
-    member_paths, _ = usable_members(member_paths)
-    datasets = [xr.open_dataset(path, engine="netcdf4") for path in member_paths]
+    datasets, dates, leads = open_member_files(member_paths)
     try:
         if len(datasets) < 2:
             raise ValueError(f"spread calibration needs at least 2 members with forecasts, got {len(datasets)}")
-        dates = pd.DatetimeIndex(datasets[0]["init_time"].values)
-        leads = datasets[0].sizes["leadtime"]
         store = SampleStore.open(
             store_parts(store_path), InputSpec(sic_lags=(1,), atmos=(), sic_trend_years=0, leads=leads), statistics
         )
         factors = []
         for k in range(1, leads + 1):
             fields = store.lead(dates, k)
-            members = np.stack([ds["sic"].isel(leadtime=k - 1).values.astype(np.float32) for ds in datasets])
-            ratio = metrics.spread_skill(members, fields["observed"], fields["mask"])
+            ratio = metrics.spread_skill(member_lead(datasets, k), fields["observed"], fields["mask"])
             factors.append(min(1.0 / ratio, MAX_FACTOR) if ratio > 0 else MAX_FACTOR)
     finally:
         for ds in datasets:

@@ -197,12 +197,22 @@ class SampleStore:
         if spec.sic_trend_years:
             out["trend"] = frames(self.trend, base[:, None] + leads[None, :])
         if with_targets:
-            idx = base[:, None] + leads[None, :]
-            if int(idx.max()) >= len(self.dates):
-                raise KeyError(f"init date {dates[-1].date()}: targets run past the store's last day {self.dates[-1].date()}")
-            out["targets"] = frames(self.sic, idx)
-            out["hole_km"] = self.hole_km[idx]
+            out.update(self._gather_targets(base, dates))
         return out
+
+    def _gather_targets(self, base: torch.Tensor, dates: pd.DatetimeIndex) -> dict[str, torch.Tensor]:
+        """SIC of D + 1 .. D + leads (compact) and the polar hole radius of those days."""
+        idx = base[:, None] + torch.arange(1, self.spec.leads + 1, device=self.device)[None, :]
+        if int(idx.max()) >= len(self.dates):
+            raise KeyError(f"init date {dates[-1].date()}: targets run past the store's last day {self.dates[-1].date()}")
+        targets = torch.index_select(self.sic, 0, idx.reshape(-1)).reshape(*idx.shape, *self.sic.shape[1:])
+        return {"targets": targets, "hole_km": self.hole_km[idx]}
+
+    def _mask(self, months: np.ndarray, hole_km: torch.Tensor) -> torch.Tensor:
+        """Active ocean of each target's month outside that day's polar hole: (*months.shape, H, W) bool,
+        the cells the loss and the scores count."""
+        active = self._statics["active_ocean"][torch.from_numpy(months - 1).to(self.device)]
+        return active & (self._statics["distance_km"] >= hole_km[..., None, None])
 
     def _float(self, gathered: dict[str, torch.Tensor], dates: pd.DatetimeIndex) -> dict[str, torch.Tensor]:
         """Model-ready float32 tensors from a gathered batch."""
@@ -226,12 +236,15 @@ class SampleStore:
             parts.append(clim)
         batch = {"x": torch.cat(parts, dim=1), "clim": clim, "latest": gathered["latest"].float() * scale}
         if "targets" in gathered:
-            months = target_days.month.to_numpy().reshape(n, spec.leads)
-            active = self._statics["active_ocean"][torch.from_numpy(months - 1).to(device)]
-            outside_hole = self._statics["distance_km"][None, None] >= gathered["hole_km"][:, :, None, None]
-            batch["y"] = gathered["targets"].float() * scale
-            batch["weights"] = (active & outside_hole).float()
+            batch.update(self._float_targets(gathered, dates))
         return batch
+
+    def _float_targets(self, gathered: dict[str, torch.Tensor], dates: pd.DatetimeIndex) -> dict[str, torch.Tensor]:
+        months = self._target_days(dates).month.to_numpy().reshape(len(dates), self.spec.leads)
+        return {
+            "y": gathered["targets"].float() * (1.0 / SIC_STEPS),
+            "weights": self._mask(months, gathered["hole_km"]).float(),
+        }
 
     @cached_property
     def _statics(self) -> dict[str, torch.Tensor]:
@@ -255,8 +268,10 @@ class SampleStore:
         return b["x"].cpu().numpy(), b["clim"].cpu().numpy(), b["latest"].cpu().numpy()
 
     def targets(self, dates: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
-        """(Y, weights): SIC on D + 1 .. D + leads and the mask of active ocean outside the polar hole."""
-        b = self.batch(dates)
+        """(Y, weights): SIC on D + 1 .. D + leads and the mask of active ocean outside the polar hole
+        (without building the inputs)."""
+        base = torch.from_numpy(np.array(self._base(dates))).to(self.device)
+        b = self._float_targets(self._gather_targets(base, dates), dates)
         return b["y"].cpu().numpy(), b["weights"].cpu().numpy()
 
     def lead(self, dates: pd.DatetimeIndex, k: int) -> dict[str, np.ndarray]:
@@ -268,13 +283,11 @@ class SampleStore:
         if (idx >= len(self.dates)).any():
             raise KeyError(f"init date {dates[-1].date()}: lead {k} runs past the store's last day {self.dates[-1].date()}")
         target_days = dates + pd.Timedelta(days=k)
-        distance = self._statics["distance_km"].cpu().numpy()
-        hole = self.hole_km[torch.from_numpy(idx)].cpu().numpy()
-        active = self.active[target_days.month.to_numpy() - 1] & ~self.land
+        hole = self.hole_km[torch.from_numpy(idx).to(self.device)]
         steps = lambda t: t.cpu().numpy().astype(np.float32) / SIC_STEPS  # noqa: E731
         return {
             "observed": steps(self.sic[torch.from_numpy(idx)]),
-            "mask": active & (distance[None] >= hole[:, None, None]),
+            "mask": self._mask(target_days.month.to_numpy(), hole).cpu().numpy(),
             "clim_target": self.sic_clim[target_days.day_of_year.to_numpy() - 1],
             "clim_latest": self.sic_clim[(dates - pd.Timedelta(days=1)).day_of_year.to_numpy() - 1],
             "latest": steps(self.sic[torch.from_numpy(base - 1)]),

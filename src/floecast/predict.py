@@ -86,6 +86,27 @@ def usable_members(paths: Sequence[str | Path]) -> tuple[list[Path], list[int]]:
     return usable, sorted(failed)
 
 
+def open_member_files(paths: Sequence[str | Path]) -> tuple[list[xr.Dataset], pd.DatetimeIndex, int]:
+    """The usable members' files opened lazily (to read a lead at a time), their common init
+    dates and their number of leads; the caller closes them."""
+    usable, _ = usable_members(paths)
+    if not usable:
+        raise ValueError("no member has a forecast: every member failed in training")
+    datasets = [xr.open_dataset(path, engine="netcdf4") for path in usable]
+    dates = pd.DatetimeIndex(datasets[0]["init_time"].values)
+    for path, ds in zip(usable, datasets, strict=True):
+        if not pd.DatetimeIndex(ds["init_time"].values).equals(dates):
+            for opened in datasets:
+                opened.close()
+            raise ValueError(f"{path}: its init dates differ from {usable[0]}'s")
+    return datasets, dates, datasets[0].sizes["leadtime"]
+
+
+def member_lead(datasets: Sequence[xr.Dataset], k: int) -> np.ndarray:
+    """Lead ``k`` of every member, (members, init dates, H, W) float32."""
+    return np.stack([ds["sic"].isel(leadtime=k - 1).values.astype(np.float32) for ds in datasets])
+
+
 def open_members(paths: Sequence[str | Path], quorum: int = 1) -> xr.DataArray:
     """Stack the usable member files along ``member`` (sorted by number); attrs name the failed
     ones. Fewer than ``quorum`` usable members is an error naming them."""

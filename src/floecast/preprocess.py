@@ -302,15 +302,6 @@ def linear_trend(previous: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     return np.clip(intercept, 0.0, 1.0).astype(np.float32)
 
 
-def content_hash(ds: xr.Dataset) -> str:
-    """sha256 over every variable's name, dimensions and values, and the time axis."""
-    digest = hashlib.sha256(np.ascontiguousarray(ds["time"].values).tobytes())
-    for name in sorted(ds.data_vars):
-        digest.update(f"{name}{ds[name].dims}".encode())
-        digest.update(np.ascontiguousarray(ds[name].values).tobytes())
-    return digest.hexdigest()
-
-
 STORE_CHUNK_DAYS = 32  # a sample's ~100-day window spans 4-5 chunks of each array
 
 
@@ -337,7 +328,8 @@ def build_year_store(
 
     sic_reader = DailyReader(sic_paths, "sic")
     own_year = [p for p in sic_paths if Path(p).stem == str(year)]  # named in errors (not a trend year's file)
-    days = sic_reader.days[sic_reader.days.year == year]
+    every_day = sic_reader.days
+    days = every_day[every_day.year == year]
     if not len(days):
         raise ValueError(f"{', '.join(map(str, sic_paths))}: no SIC days in {year}")
     if not (np.diff(days.values) == np.timedelta64(1, "D")).all():

@@ -22,7 +22,7 @@ from floecast.calibrate import inflate, read_factors
 from floecast.channels import InputSpec
 from floecast.dataset import SampleStore, store_parts
 from floecast.io import atomic_path
-from floecast.predict import usable_members
+from floecast.predict import member_lead, open_member_files
 
 SCORECARD_COLUMNS = [
     "lead_days",
@@ -41,19 +41,6 @@ SCORECARD_COLUMNS = [
 ]
 ENSEMBLE = "ensemble_mean"
 BASELINES = ("persistence", "anomaly_persistence", "climatology", "linear_trend")
-
-
-def _member_files(paths: Sequence[str | Path]) -> tuple[list[xr.Dataset], pd.DatetimeIndex, int]:
-    """The members with forecasts (those recorded as failed in training are left out)."""
-    paths, _ = usable_members(paths)
-    if not paths:
-        raise ValueError("no member has a forecast: every member failed in training")
-    datasets = [xr.open_dataset(path, engine="netcdf4") for path in paths]
-    dates = pd.DatetimeIndex(datasets[0]["init_time"].values)
-    for path, ds in zip(paths, datasets, strict=True):
-        if not pd.DatetimeIndex(ds["init_time"].values).equals(dates):
-            raise ValueError(f"{path}: its init dates differ from {paths[0]}'s")
-    return datasets, dates, datasets[0].sizes["leadtime"]
 
 
 def _scores(forecast: np.ndarray, observed: np.ndarray, mask: np.ndarray, area: float) -> dict[str, float]:
@@ -90,7 +77,7 @@ def scorecard(
 ) -> pd.DataFrame:
     """Every method's scores by lead and target month over the members' init dates; with a
     ``spread`` calibration file the probabilistic scores are of the calibrated members."""
-    datasets, dates, leads = _member_files(member_paths)
+    datasets, dates, leads = open_member_files(member_paths)
     parts = store_parts(store_path)
     with xr.open_zarr(parts[0], consolidated=True) as first:
         trend_years, area = int(first.attrs["sic_trend_years"]), float(first.attrs["cell_area_km2"])
@@ -100,7 +87,7 @@ def scorecard(
     try:
         for k in range(1, leads + 1):
             fields = store.lead(dates, k)
-            raw = np.stack([ds["sic"].isel(leadtime=k - 1).values.astype(np.float32) for ds in datasets])
+            raw = member_lead(datasets, k)
             members = inflate(raw, factors[k - 1])
             forecasts = {
                 "persistence": fields["latest"],
