@@ -98,7 +98,7 @@ BUILD = """
 import json, sys
 from floecast.config import load, training_spec
 from floecast.channels import InputSpec
-from floecast.preprocess import build_year_store
+from floecast.store import build_year_store
 args = json.loads(sys.argv[1])
 spec = training_spec(load(args["config"]))
 inputs = InputSpec.from_config(spec["channels"], spec["model"]["leads"])

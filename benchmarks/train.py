@@ -20,8 +20,9 @@ import torch
 from floecast.channels import InputSpec
 from floecast.config import load, training_spec
 from floecast.grid import Ease2Grid
-from floecast.preprocess import ATMOS_VARIABLES, build_year_store, fit_statistics, regrid_atmos, regrid_sic_year
+from floecast.preprocess import ATMOS_VARIABLES, fit_statistics, regrid_atmos, regrid_sic_year
 from floecast.sources.synthetic import SyntheticParams, write_atmos_year, write_sic_year
+from floecast.store import build_year_store
 from floecast.train import train_member
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from floecast.channels import InputSpec
-from floecast.dataset import combined_hash
 from floecast.grid import Ease2Grid
-from floecast.preprocess import ATMOS_VARIABLES, build_year_store, fit_statistics, regrid_atmos, regrid_sic_year
+from floecast.preprocess import ATMOS_VARIABLES, fit_statistics, regrid_atmos, regrid_sic_year
 from floecast.sources.synthetic import SyntheticParams, write_atmos_year, write_sic_year
+from floecast.store import build_year_store, combined_hash
 
 TINY_COARSEN = 27  # 432 / 27 = 16 cells a side, 675 km cells
 YEARS = (2003, 2004, 2005)

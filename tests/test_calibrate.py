@@ -6,12 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from conftest import SPEC
 from test_verify import LEADS, _members
 
 from floecast import metrics
 from floecast.calibrate import inflate, read_factors, spread_factors, write_factors
-from floecast.dataset import SampleStore
+from floecast.store import read_store
 
 
 def test_inflate_by_hand() -> None:
@@ -28,8 +27,7 @@ def test_factors_make_the_validation_spread_match_the_error(tiny_data, tmp_path)
     paths = _members(tiny_data, tmp_path, dates, (0.04, 0.06))  # biased by 0.05, spread 0.014: too narrow
     factors = spread_factors(paths, tiny_data.store, tiny_data.statistics)
     assert factors.shape == (LEADS,) and (factors > 1).all()
-    store = SampleStore.open(tiny_data.store, SPEC)
-    fields = store.lead(dates, 2)
+    fields = read_store(tiny_data.store, leads=LEADS).lead(dates, 2)
     raw = np.stack([xr.open_dataset(p)["sic"].isel(leadtime=1).values for p in paths])
     assert factors[1] == pytest.approx(1 / metrics.spread_skill(raw, fields["observed"], fields["mask"]), rel=1e-5)
     write_factors(tmp_path / "spread.json", factors, paths, "2004")

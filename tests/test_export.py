@@ -13,9 +13,9 @@ import xarray as xr
 from conftest import TinyData
 from test_forecast_file import INIT, LEADS, assert_compliant, climatology_members, write_members
 
+from floecast.combine import combine_forecast
 from floecast.export import GEOTIFF_NODATA, geotransform, to_geotiff, to_latlon
 from floecast.grid import Ease2Grid
-from floecast.predict import combine_forecast
 
 EDGE_M = 5_400_000.0  # the EASE2 grid's outer edge (432 cells of 25 km)
 

@@ -39,10 +39,11 @@ from servers.thredds import _Handler as _ThreddsHandler
 from test_workflow import TINY, snakemake
 
 from floecast.grid import Ease2Grid
-from floecast.preprocess import ATMOS_VARIABLES, build_year_store, regrid_sic_year
+from floecast.preprocess import ATMOS_VARIABLES, regrid_sic_year
 from floecast.sources import era5
 from floecast.sources.era5 import CdsRequestError, era5t_days, fetch_era5_month, fetch_era5_months, make_cds_client
 from floecast.sources.osisaf import fetch_osisaf_period, osisaf_filename, osisaf_url, read_osisaf_file, write_osisaf_file
+from floecast.store import build_year_store
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
@@ -303,7 +304,7 @@ def _members(tiny_data, folder: Path, init: str = "2005-03-01") -> list[Path]:
 
 
 def _combine(tiny_data, members: list[Path], out: Path) -> None:
-    from floecast.predict import combine_forecast
+    from floecast.combine import combine_forecast
 
     combine_forecast(members, tiny_data.store, tiny_data.grid, "tiny", out, tiny_data.statistics, members_expected=3)
 
@@ -316,8 +317,9 @@ FULL_DISK_WRITER = textwrap.dedent(
     import numpy, xarray, zarr, netCDF4  # noqa: F401 - imported (and their caches written) before the limit
     from conftest import SPEC, TinyData
     from floecast.grid import Ease2Grid
-    from floecast.predict import combine_forecast
-    from floecast.preprocess import ATMOS_VARIABLES, build_year_store
+    from floecast.combine import combine_forecast
+    from floecast.preprocess import ATMOS_VARIABLES
+    from floecast.store import build_year_store
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     results = {}
     for name, job in jobs.items():

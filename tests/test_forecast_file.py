@@ -16,8 +16,8 @@ import xarray as xr
 from conftest import TinyData
 
 from floecast import __version__
+from floecast.combine import DEFAULT_METADATA, combine_forecast
 from floecast.grid import Ease2Grid
-from floecast.predict import DEFAULT_METADATA, combine_forecast
 
 INIT = pd.Timestamp("2005-04-25")  # leads 1-10 run from April into May: two months of the active mask
 LEADS = np.arange(1, 11)

@@ -14,7 +14,8 @@ import torch
 import xarray as xr
 from test_forecast_file import INIT, climatology_members
 
-from floecast.predict import combine_forecast, predict_member
+from floecast.combine import combine_forecast
+from floecast.predict import predict_member
 from floecast.train import MemberFailed, load_member, record_failed_member
 
 

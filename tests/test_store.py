@@ -16,8 +16,9 @@ import zarr
 from conftest import SPEC
 
 from floecast import __version__
-from floecast.dataset import SampleStore, combined_hash
-from floecast.preprocess import ATMOS_VARIABLES, build_year_store, linear_trend
+from floecast.dataset import SampleStore
+from floecast.preprocess import ATMOS_VARIABLES
+from floecast.store import build_year_store, combined_hash, linear_trend, read_store
 
 CELL_AREA = 455625.0
 
@@ -124,6 +125,25 @@ def test_store_hash_is_recorded_and_reproducible(tiny_data, parts, tmp_path) -> 
     assert SampleStore.open(tiny_data.store, SPEC).attrs["content_sha256"] == tiny_data.store_hash
     again = _build(tiny_data.root / "interim", 2004, tiny_data.statistics, tmp_path / "2004.zarr")
     assert again == hashes[1]
+
+
+def test_reader_without_torch_agrees_with_the_training_cache(tiny_data) -> None:
+    """Verification reads the store through floecast.store (no torch): the same days, targets and
+    masks as the training loader's cache, which it builds from the same reader."""
+    days = read_store(tiny_data.store, leads=SPEC.leads)
+    samples = SampleStore.open(tiny_data.store, SPEC)
+    assert days.dates.equals(samples.dates) and days.attrs["content_sha256"] == tiny_data.store_hash
+    np.testing.assert_array_equal(days.trend, samples.trend.numpy())
+    dates = pd.date_range("2004-01-20", "2005-03-01", freq="9D")
+    targets, weights = samples.targets(dates)
+    for k in (1, SPEC.leads):
+        fields = days.lead(dates, k)
+        np.testing.assert_allclose(fields["observed"], targets[:, k - 1], atol=1e-6)  # / 250 here, * (1 / 250) there
+        np.testing.assert_array_equal(fields["mask"], weights[:, k - 1].astype(bool))
+        assert fields["mask"].any() and not fields["mask"].all()
+    with pytest.raises(KeyError, match="lead 10 runs past the store's last day 2005-04-30"):
+        days.lead(pd.DatetimeIndex(["2005-04-25"]), 10)
+    assert not days.atmos  # verification reads no atmospheric channel
 
 
 def test_training_years_parts_do_not_depend_on_the_test_year(tiny_data, parts, interim_copy, tmp_path) -> None:

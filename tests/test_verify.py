@@ -13,6 +13,7 @@ from conftest import SPEC
 
 from floecast import metrics
 from floecast.dataset import SampleStore
+from floecast.store import read_store
 from floecast.verify import scorecard, skill_summary
 
 LEADS = 5
@@ -52,14 +53,14 @@ def test_perfect_members_score_perfectly(tiny_data, tmp_path, dates) -> None:
 
 def test_baselines_are_their_definitions(tiny_data, tmp_path, dates) -> None:
     table = scorecard(_members(tiny_data, tmp_path, dates, (-0.05, 0.05)), tiny_data.store, tmp_path / "s.csv")
-    store = SampleStore.open(tiny_data.store, SPEC)
+    store = read_store(tiny_data.store, leads=LEADS)
     stats = xr.open_dataset(tiny_data.statistics)
     k = 3
     fields = store.lead(dates, k)
     row = table[(table["lead_days"] == k) & (table["month"] == "all")].set_index("method")
     clim = stats["sic_clim"].values[(dates + pd.Timedelta(days=k)).day_of_year - 1]
     assert row.loc["climatology", "rmse"] == pytest.approx(metrics.rmse(clim, fields["observed"], fields["mask"]), rel=1e-5)
-    latest = store.sic[store.dates.get_indexer(dates - pd.Timedelta(days=1))].numpy() / 250.0
+    latest = store.sic[store.dates.get_indexer(dates - pd.Timedelta(days=1))] / 250.0
     assert row.loc["persistence", "rmse"] == pytest.approx(metrics.rmse(latest, fields["observed"], fields["mask"]), rel=1e-5)
     # members at -0.05 and +0.05 around the truth (clipped to [0, 1]): a close mean, a real spread
     assert row.loc["ensemble_mean", "rmse"] < 0.02 and row.loc["ensemble_mean", "crps"] > 0.01

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from floecast import __version__, metrics
-from floecast.channels import InputSpec
-from floecast.dataset import SampleStore, store_parts
 from floecast.io import atomic_path
+from floecast.members import member_lead, open_member_files
+from floecast.store import read_store
 
 MAX_FACTOR = 100.0  # a guard against a degenerate (all-equal) ensemble
 
@@ -28,15 +28,11 @@ def spread_factors(
     member_paths: Sequence[str | Path], store_path: str | Path | Sequence[str | Path], statistics: str | Path | None = None
 ) -> np.ndarray:
     """Per lead: RMSE of the ensemble mean / mean spread, over the members' init dates."""
-    from floecast.predict import member_lead, open_member_files
-
     datasets, dates, leads = open_member_files(member_paths)
     try:
         if len(datasets) < 2:
             raise ValueError(f"spread calibration needs at least 2 members with forecasts, got {len(datasets)}")
-        store = SampleStore.open(
-            store_parts(store_path), InputSpec(sic_lags=(1,), atmos=(), sic_trend_years=0, leads=leads), statistics
-        )
+        store = read_store(store_path, statistics, leads=leads)
         factors = []
         for k in range(1, leads + 1):
             fields = store.lead(dates, k)

@@ -1,7 +1,9 @@
 """The ``floecast`` command: one subcommand per workflow step.
 
 Every Snakemake rule runs one of these, so any step can be re-run by hand with the same
-arguments (the runbook lists them).
+arguments (the runbook lists them). A subcommand imports its modules when it runs, never
+here: each rule's conda env holds only what its own step imports (torch only where the
+model runs, requests only where a download runs).
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from floecast import __version__
+from floecast import __version__, layout
 
 if TYPE_CHECKING:
     from floecast.channels import InputSpec
-from floecast.sources.http import DownloadError
 
 log = logging.getLogger("floecast")
 POLL_NOT_YET = 3  # exit status of `floecast poll` when the inputs are not all there yet
+# errors a step reports in one line (exit status 1) rather than with a traceback
+EXPECTED_ERRORS = (ValueError, KeyError, FileNotFoundError, NotImplementedError, RuntimeError)
 
 
 def _date(text: str) -> dt.date:
@@ -34,11 +37,11 @@ def _date(text: str) -> dt.date:
 
 def _spec(text: str) -> dict:
     """A training spec as JSON text or a JSON/YAML file (a whole config file works too)."""
-    from floecast.config import load, training_spec
-
     path = Path(text)
     if not text.lstrip().startswith("{") and path.exists():
         if path.suffix in (".yaml", ".yml"):
+            from floecast.config import load, training_spec  # YAML, the schema: not in the rules' envs
+
             return training_spec(load(path))
         text = path.read_text()
     return json.loads(text)
@@ -185,12 +188,12 @@ def cmd_statistics(args: argparse.Namespace) -> None:
 
 
 def cmd_store(args: argparse.Namespace) -> None:
-    from floecast import preprocess
     from floecast.grid import Ease2Grid
+    from floecast.store import build_year_store
 
     grid = Ease2Grid(args.hemisphere, args.coarsen)
     inputs = _channels(args)
-    digest = preprocess.build_year_store(
+    digest = build_year_store(
         args.year, args.sic, _atmos_files(args, inputs), args.statistics, args.out, inputs, args.hemisphere, grid.cell_area_km2
     )
     log.info("wrote %s (sha256 %s)", args.out, digest)
@@ -249,8 +252,8 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
 
 def cmd_combine(args: argparse.Namespace) -> None:
+    from floecast.combine import combine_forecast
     from floecast.grid import Ease2Grid
-    from floecast.predict import combine_forecast
 
     combine_forecast(
         args.members,
@@ -365,8 +368,8 @@ def cmd_rollback(args: argparse.Namespace) -> None:
 def cmd_deployed(args: argparse.Namespace) -> None:
     from floecast import deploy
 
-    models = Path(args.root) / "models"
-    hemispheres = args.hemisphere or sorted(p.name for p in models.glob("*") if p.is_dir())
+    models = Path(args.root).glob(layout.fill(layout.MODELS_DIR, hemi="*"))
+    hemispheres = args.hemisphere or sorted(p.name for p in models if p.is_dir())
     shown = {}
     for hemi in hemispheres:
         entries = deploy.history(args.root, hemi)
@@ -559,7 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("poll", help="newest day of each source; exit 0 when the init date's inputs are all there, 3 if not")
     p.add_argument("--config", required=True, help="the workflow config (sources and their addresses)")
     p.add_argument("--date", type=_date, help="init date to check (default: today, UTC)")
-    p.add_argument("--state", default="data/poll/state.json", help="where to write the state file")
+    p.add_argument("--state", default=layout.POLL_STATE, help="where to write the state file")
     p.set_defaults(func=cmd_poll)
 
     p = sub.add_parser("promote", help="make a run production if its hindcast is at least as good as production's")
@@ -614,9 +617,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.func(args) or 0
-    except (ValueError, KeyError, FileNotFoundError, NotImplementedError, RuntimeError, DownloadError) as err:
+    except Exception as err:
+        if not isinstance(err, EXPECTED_ERRORS + _download_errors()):
+            raise
         log.error("%s", err)
         return 1
+
+
+def _download_errors() -> tuple[type[Exception], ...]:
+    """The downloader's failures, where a download ran: a step that never imported the downloader
+    cannot have raised them, and importing it here would need requests in every env."""
+    http = sys.modules.get("floecast.sources.http")
+    return (http.DownloadError,) if http else ()
 
 
 if __name__ == "__main__":

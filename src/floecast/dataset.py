@@ -6,16 +6,15 @@ time, so a sample is a window of days, never a stored copy. The per-lead trend a
 climatology channels are of the target days, which are known before D (the trend is
 fitted on earlier years only).
 
-The store's years are read once into a compact cache (SIC and trend as uint8 steps of
-1/250, atmospheric channels as float16) held as torch tensors on the CPU or, in a GPU
-job, in GPU memory, so that a batch is gathered where the model runs and converted to
-float32 there: no per-sample Python work, no copies of the target window.
+The store's years are read once (``floecast.store.read_store``) into a compact cache
+(SIC and trend as uint8 steps of 1/250, atmospheric channels as float16) held as torch
+tensors on the CPU or, in a GPU job, in GPU memory, so that a batch is gathered where
+the model runs and converted to float32 there: no per-sample Python work, no copies of
+the target window.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,31 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import xarray as xr
 
 from floecast.channels import InputSpec
-
-SIC_STEPS = 250  # uint8 SIC: value / 250, at most 0.002 from the stored fraction
-
-
-def store_parts(paths: str | Path | Sequence[str | Path]) -> list[Path]:
-    """A store's yearly parts: the given ``<year>.zarr`` paths, or every one in a given folder."""
-    given = [paths] if isinstance(paths, str | Path) else list(paths)
-    parts: list[Path] = []
-    for path in map(Path, given):
-        parts += [path] if path.suffix == ".zarr" else sorted(path.glob("*.zarr"))
-    if not parts:
-        raise FileNotFoundError(f"{', '.join(map(str, given))}: no <year>.zarr store parts")
-    return sorted(parts, key=lambda p: (str(p.parent), p.name))
-
-
-def default_statistics(parts: Sequence[Path]) -> Path:
-    """data/store/<hemi>/statistics.nc for parts in data/store/<hemi>/<dataset>/."""
-    return parts[0].parent.parent / "statistics.nc"
-
-
-def _to_sic_steps(values: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(np.nan_to_num(values), 0.0, 1.0) * SIC_STEPS).astype(np.uint8)
+from floecast.store import SIC_STEPS, read_store
 
 
 @dataclass
@@ -83,60 +60,24 @@ class SampleStore:
         device: torch.device | str = "cpu",
     ) -> SampleStore:
         """Read the parts (contiguous days) and the statistics file into the cache on ``device``."""
-        parts = store_parts(paths)
-        statistics = Path(statistics) if statistics else default_statistics(parts)
-        with xr.open_dataset(statistics, engine="netcdf4") as stats:
-            land = stats["land"].values.astype(bool)
-            active = stats["active"].values.astype(bool)
-            sic_clim = stats["sic_clim"].values.astype(np.float32)
-            yc, xc = stats["yc"].values, stats["xc"].values
-        days, sic, atmos, hole, trend, hashes = [], [], {a.key: [] for a in spec.atmos}, [], [], []
-        trend_days: list[pd.DatetimeIndex] = []
-        attrs: dict = {}
-        for part in parts:
-            with xr.open_zarr(part, consolidated=True) as ds:
-                keys = list(ds["atmos"].attrs["channels"])
-                if spec.sic_trend_years and ds.attrs.get("sic_trend_years") != spec.sic_trend_years:
-                    raise ValueError(
-                        f"{part}: its trend channel uses {ds.attrs.get('sic_trend_years')} years, the model "
-                        f"{spec.sic_trend_years} (channels.sic_trend_years); rebuild the store"
-                    )
-                for a in spec.atmos:
-                    if a.key not in keys:
-                        raise KeyError(f"{part}: no channel {a.key} (it has {', '.join(keys)}); rebuild the store")
-                days.append(pd.DatetimeIndex(ds["time"].values))
-                sic.append(_to_sic_steps(ds["sic"].values))
-                values = ds["atmos"].values
-                for a in spec.atmos:
-                    atmos[a.key].append(values[:, keys.index(a.key)].astype(np.float16))
-                hole.append(ds["polar_hole_km"].values.astype(np.float32))
-                trend.append(_to_sic_steps(ds["sic_trend"].values))
-                trend_days.append(pd.DatetimeIndex(ds["trend_time"].values))
-                hashes.append(ds.attrs["content_sha256"])
-                attrs = dict(ds.attrs)
-        dates = days[0].append(days[1:]) if len(days) > 1 else days[0]
-        if len(dates) and not (np.diff(dates.values) == np.timedelta64(1, "D")).all():
-            gap = int(np.flatnonzero(np.diff(dates.values) != np.timedelta64(1, "D"))[0])
-            raise ValueError(f"{parts[0].parent}: the store's days are not contiguous after {dates[gap].date()}")
-        attrs["content_sha256"] = combined_hash(hashes)
-        attrs["parts"] = [p.name for p in parts]
-        wanted = pd.date_range(dates[0], dates[-1] + pd.Timedelta(days=spec.leads + 1), freq="D")
-        trend_cache = _trend_on(wanted, trend_days, trend, parts)
+        days = read_store(
+            paths, statistics, leads=spec.leads, atmos=[a.key for a in spec.atmos], sic_trend_years=spec.sic_trend_years
+        )
         device = torch.device(device)
         to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
         return cls(
             spec,
-            dates,
-            sic=to(np.concatenate(sic)),
-            trend=to(trend_cache),
-            atmos={key: to(np.concatenate(v)) for key, v in atmos.items()},
-            hole_km=to(np.concatenate(hole)),
-            land=land,
-            active=active,
-            sic_clim=sic_clim,
-            yc=yc,
-            xc=xc,
-            attrs=attrs,
+            days.dates,
+            sic=to(days.sic),
+            trend=to(days.trend),
+            atmos={key: to(values) for key, values in days.atmos.items()},
+            hole_km=to(days.hole_km),
+            land=days.land,
+            active=days.active,
+            sic_clim=days.sic_clim,
+            yc=days.yc,
+            xc=days.xc,
+            attrs=days.attrs,
             device=device,
         )
 
@@ -273,44 +214,3 @@ class SampleStore:
         base = torch.from_numpy(np.array(self._base(dates))).to(self.device)
         b = self._float_targets(self._gather_targets(base, dates), dates)
         return b["y"].cpu().numpy(), b["weights"].cpu().numpy()
-
-    def lead(self, dates: pd.DatetimeIndex, k: int) -> dict[str, np.ndarray]:
-        """One lead's fields for verification, numpy float32 (n, H, W): the observed SIC of
-        D + k, its mask (active ocean outside the polar hole), the climatology of D + k and
-        of D - 1, the latest SIC (D - 1) and the trend channel of D + k."""
-        base = self._base(dates)
-        idx = base + k
-        if (idx >= len(self.dates)).any():
-            raise KeyError(f"init date {dates[-1].date()}: lead {k} runs past the store's last day {self.dates[-1].date()}")
-        target_days = dates + pd.Timedelta(days=k)
-        hole = self.hole_km[torch.from_numpy(idx).to(self.device)]
-        steps = lambda t: t.cpu().numpy().astype(np.float32) / SIC_STEPS  # noqa: E731
-        return {
-            "observed": steps(self.sic[torch.from_numpy(idx)]),
-            "mask": self._mask(target_days.month.to_numpy(), hole).cpu().numpy(),
-            "clim_target": self.sic_clim[target_days.day_of_year.to_numpy() - 1],
-            "clim_latest": self.sic_clim[(dates - pd.Timedelta(days=1)).day_of_year.to_numpy() - 1],
-            "latest": steps(self.sic[torch.from_numpy(base - 1)]),
-            "trend": steps(self.trend[torch.from_numpy(idx)]),
-        }
-
-
-def _trend_on(
-    wanted: pd.DatetimeIndex, trend_days: list[pd.DatetimeIndex], trend: list[np.ndarray], parts: Sequence[Path]
-) -> np.ndarray:
-    """The trend channel on ``wanted`` days: each part's own year, then the last part's days after it."""
-    out = np.zeros((len(wanted), *trend[0].shape[1:]), np.uint8)
-    have = np.zeros(len(wanted), bool)
-    for days, values in zip(trend_days, trend, strict=True):  # in order: a part's own year wins over the extension before it
-        idx = wanted.get_indexer(days)
-        ok = idx >= 0
-        out[idx[ok]] = values[ok]
-        have[idx[ok]] = True
-    if not have.all():
-        raise KeyError(f"{parts[-1]}: the trend channel does not reach {wanted[~have][0].date()} (rebuild with more leads)")
-    return out
-
-
-def combined_hash(hashes: Sequence[str]) -> str:
-    """The store's hash: sha256 over its parts' content hashes, in year order."""
-    return hashlib.sha256(json.dumps(list(hashes)).encode()).hexdigest()

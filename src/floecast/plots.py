@@ -33,8 +33,8 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from floecast.io import atomic_path  # noqa: E402
+from floecast.members import open_members  # noqa: E402
 from floecast.metrics import ICE_THRESHOLD, sea_ice_extent  # noqa: E402
-from floecast.predict import open_members  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -1,18 +1,17 @@
-"""From delivered files to analysis-ready data: interim files, statistics and the zarr store.
+"""From delivered files to analysis-ready data: EASE2 interim files and the training statistics.
 
 * ``regrid_*``: raw files -> one float32 EASE2 file per variable (and year), with the
   canonical names ``sic`` (fraction), ``t2m``, ``u10``, ``v10``.
 * ``fit_statistics``: land and active-cell masks, day-of-year climatologies and the
   normalisation, all from the training years only (the rule is given only their files).
-* ``build_store``: the normalised channels of one dataset in a zarr (v3) store.
+
+The zarr store they feed is written and read by ``floecast.store``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,9 +21,9 @@ import xarray as xr
 from scipy.ndimage import uniform_filter1d
 
 from floecast import __version__, regrid
-from floecast.channels import DEFAULT_ATMOS, AtmosChannel, InputSpec
+from floecast.channels import DEFAULT_ATMOS, AtmosChannel
 from floecast.grid import BASE_SIZE, Ease2Grid, coarsen_blocks
-from floecast.io import atomic_path, read_variable, write_netcdf
+from floecast.io import read_variable, write_netcdf
 from floecast.sources.cmip6 import CANONICAL_TO_CMIP6, read_cmip6_variable
 from floecast.sources.era5 import read_era5_variable
 from floecast.sources.osisaf import STATUS_LAKE, STATUS_LAND, date_from_filename, polar_hole_radius_km, read_osisaf_file
@@ -240,232 +239,3 @@ def fit_statistics(
     )
     _write_interim(ds, out_path)
     return ds
-
-
-class DailyReader:
-    """Days of one variable from interim files (one a year, or one spanning many years),
-    read lazily by date: only the slices asked for are decompressed."""
-
-    def __init__(self, paths: Sequence[str | Path], variable: str) -> None:
-        self.variable = variable
-        self.sources: list[tuple[Path, pd.DatetimeIndex, xr.Dataset]] = []
-        for path in paths:
-            ds = xr.open_dataset(path, engine="netcdf4")
-            if variable not in ds:
-                raise ValueError(f"{path}: no variable {variable!r} (has {sorted(ds.data_vars)})")
-            self.sources.append((Path(path), pd.DatetimeIndex(ds["time"].values).normalize(), ds))
-
-    @property
-    def days(self) -> pd.DatetimeIndex:
-        return pd.DatetimeIndex(sorted(set().union(*(days for _, days, _ in self.sources))))
-
-    def read(self, days: pd.DatetimeIndex, name: str | None = None) -> np.ndarray:
-        """(len(days), ...) float32; NaN for days no file has."""
-        name = name or self.variable
-        out: np.ndarray | None = None
-        for _, have, ds in self.sources:
-            idx = have.get_indexer(days)
-            found = np.flatnonzero(idx >= 0)
-            if not len(found):
-                continue
-            lo, hi = idx[found].min(), idx[found].max()
-            block = ds[name].isel(time=slice(lo, hi + 1)).values.astype(np.float32)  # one contiguous read
-            if out is None:
-                out = np.full((len(days), *block.shape[1:]), np.nan, np.float32)
-            out[found] = block[idx[found] - lo]
-        if out is None:  # no file has any of the days (e.g. years before the data start)
-            shape = self.sources[0][2][name].shape[1:]
-            out = np.full((len(days), *shape), np.nan, np.float32)
-        return out
-
-    def close(self) -> None:
-        for _, _, ds in self.sources:
-            ds.close()
-
-
-def linear_trend(previous: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """SIC extrapolated to year 0 by a least-squares line through years -1, -2, ... (axis 0).
-
-    NaN entries (years without data) are left out; one year gives its value, none gives
-    ``fallback``. Clipped to [0, 1].
-    """
-    years = -np.arange(1, previous.shape[0] + 1, dtype=np.float32).reshape(-1, *([1] * (previous.ndim - 1)))
-    have = np.isfinite(previous)
-    y = np.where(have, previous, 0.0)
-    x = np.where(have, years, 0.0)
-    n, sx, sy = have.sum(0), x.sum(0), y.sum(0)
-    sxx, sxy = (x * x).sum(0), (x * y).sum(0)
-    det = n * sxx - sx * sx
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.where(det > 0, (n * sxy - sx * sy) / det, 0.0)
-        intercept = np.where(n > 0, (sy - slope * sx) / n, fallback)
-    return np.clip(intercept, 0.0, 1.0).astype(np.float32)
-
-
-STORE_CHUNK_DAYS = 32  # a sample's ~100-day window spans 4-5 chunks of each array
-
-
-def build_year_store(
-    year: int,
-    sic_paths: Sequence[str | Path],
-    atmos_paths: dict[str, Sequence[str | Path]],
-    statistics_path: str | Path,
-    out_path: str | Path,
-    spec: InputSpec,
-    hemisphere: str,
-    cell_area_km2: float,
-    chunk_days: int = STORE_CHUNK_DAYS,
-) -> str:
-    """One year of a dataset's channels as a zarr v3 store, written chunk by chunk.
-
-    ``sic_paths`` are the interim SIC files of ``year`` and of the years before it that the
-    trend channel uses; ``atmos_paths`` those of ``year`` (or files spanning it, as CMIP6's).
-    Arrays: ``sic`` (fraction, 0 on land), ``atmos`` (time, channel, y, x: normalised),
-    ``sic_trend`` on ``trend_time`` (the year and ``spec.leads`` days after it), ``filled``
-    and ``polar_hole_km``. Returns the content hash, also stored as an attribute.
-    """
-    import zarr
-
-    sic_reader = DailyReader(sic_paths, "sic")
-    own_year = [p for p in sic_paths if Path(p).stem == str(year)]  # named in errors (not a trend year's file)
-    every_day = sic_reader.days
-    days = every_day[every_day.year == year]
-    if not len(days):
-        raise ValueError(f"{', '.join(map(str, sic_paths))}: no SIC days in {year}")
-    if not (np.diff(days.values) == np.timedelta64(1, "D")).all():
-        raise ValueError(f"{sic_paths[0]}: the SIC days of {year} are not contiguous")
-    trend_days = pd.date_range(f"{year}-01-01", pd.Timestamp(f"{year}-12-31") + pd.Timedelta(days=spec.leads + 1), freq="D")
-    readers = {a.variable: DailyReader(atmos_paths[a.variable], a.variable) for a in spec.atmos}
-    stats = xr.open_dataset(statistics_path, engine="netcdf4")
-    norm = json.loads(stats.attrs["normalisation"])
-    land = stats["land"].values.astype(bool)
-    ny, nx = land.shape
-    digests: dict[str, hashlib._Hash] = {}
-
-    def put(array: zarr.Array, region: slice, values: np.ndarray) -> None:
-        if values.ndim == 4:  # one channel at a time: zarr writes a region's chunks concurrently, and a
-            for c in range(values.shape[1]):  # failed write must not leave writers behind the cleanup
-                array[region, c] = values[:, c]
-        else:
-            array[region] = values
-        digests.setdefault(array.basename, hashlib.sha256()).update(np.ascontiguousarray(values).tobytes())
-
-    try:
-        with atomic_path(out_path) as tmp:
-            group = zarr.create_group(store=str(tmp), zarr_format=3)
-
-            def create(name: str, shape: tuple, chunks: tuple, dims: tuple, dtype: str, attrs: dict | None = None) -> zarr.Array:
-                return group.create_array(
-                    name, shape=shape, chunks=chunks, dtype=dtype, dimension_names=dims, attributes=attrs or {}, fill_value=0
-                )
-
-            def coordinate(name: str, values: np.ndarray, attrs: dict) -> None:
-                create(name, values.shape, values.shape, (name,), str(values.dtype), attrs)[:] = values
-
-            epoch = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian"}
-            coordinate("time", ((days - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1)).to_numpy(), epoch)
-            coordinate("trend_time", ((trend_days - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1)).to_numpy(), epoch)
-            coordinate("yc", stats["yc"].values, {"units": "m", "standard_name": "projection_y_coordinate"})
-            coordinate("xc", stats["xc"].values, {"units": "m", "standard_name": "projection_x_coordinate"})
-            keys = [a.key for a in spec.atmos]
-            sic = create(
-                "sic",
-                (len(days), ny, nx),
-                (chunk_days, ny, nx),
-                ("time", "yc", "xc"),
-                "float32",
-                {"units": "1", "long_name": "SIC"},
-            )
-            atmos = create(
-                "atmos",
-                (len(days), len(keys), ny, nx),
-                (chunk_days, 1, ny, nx),
-                ("time", "channel", "yc", "xc"),
-                "float32",
-                {"channels": keys, "normalisation": {k: norm[k] for k in keys}},
-            )
-            trend = create(
-                "sic_trend",
-                (len(trend_days), ny, nx),
-                (chunk_days, ny, nx),
-                ("trend_time", "yc", "xc"),
-                "float32",
-                {
-                    "units": "1",
-                    "long_name": f"SIC from a linear trend through the same day of {spec.sic_trend_years} years before",
-                },
-            )
-            filled = create("filled", (len(days),), (len(days),), ("time",), "int8", {"long_name": "day filled in time"})
-            hole = create("polar_hole_km", (len(days),), (len(days),), ("time",), "float32", {"units": "km"})
-            meta = sic_reader.sources[0][2]
-            has_hole = "polar_hole_km" in meta
-            put(filled, slice(None), np.nan_to_num(sic_reader.read(days, "filled")).astype(np.int8))
-            put(
-                hole,
-                slice(None),
-                np.nan_to_num(sic_reader.read(days, "polar_hole_km")) if has_hole else np.zeros(len(days), np.float32),
-            )
-
-            for start in range(0, len(days), chunk_days):
-                chunk = days[start : start + chunk_days]
-                region = slice(start, start + len(chunk))
-                values = sic_reader.read(chunk)
-                _require_all(values, chunk, own_year or sic_paths, "sic", land)
-                put(sic, region, np.where(land, 0.0, np.nan_to_num(values)).astype(np.float32))
-                doy = chunk.day_of_year.to_numpy() - 1
-                block = np.empty((len(chunk), len(keys), ny, nx), np.float32)
-                for c, channel in enumerate(spec.atmos):
-                    values = readers[channel.variable].read(chunk)
-                    _require_all(values, chunk, atmos_paths[channel.variable], channel.variable, None)
-                    if channel.transform == "anomaly":
-                        values = values - stats[f"{channel.variable}_clim"].isel(dayofyear=doy).values
-                    mean, std = norm[channel.key]
-                    block[:, c] = (values - mean) / std
-                put(atmos, region, block)
-
-            for start in range(0, len(trend_days), chunk_days):
-                chunk = trend_days[start : start + chunk_days]
-                region = slice(start, start + len(chunk))
-                fallback = stats["sic_clim"].isel(dayofyear=chunk.day_of_year.to_numpy() - 1).values
-                if spec.sic_trend_years:
-                    years_back = range(1, spec.sic_trend_years + 1)
-                    previous = np.stack([sic_reader.read(chunk - pd.DateOffset(years=n)) for n in years_back])
-                    values = linear_trend(previous, fallback)
-                else:
-                    values = fallback
-                put(trend, region, np.where(land, 0.0, np.nan_to_num(values)).astype(np.float32))
-
-            store_hash = hashlib.sha256("".join(f"{k}:{digests[k].hexdigest()}" for k in sorted(digests)).encode()).hexdigest()
-            group.attrs.update(
-                {
-                    "hemisphere": hemisphere,
-                    "year": year,
-                    "cell_area_km2": cell_area_km2,
-                    "floecast_version": __version__,
-                    "training_years": stats.attrs["training_years"],
-                    "sic_trend_years": spec.sic_trend_years,
-                    "content_sha256": store_hash,
-                }
-            )
-            with warnings.catch_warnings():  # consolidated metadata is a zarr-python extension to v3; xarray reads it
-                warnings.simplefilter("ignore", category=UserWarning)
-                zarr.consolidate_metadata(str(tmp))
-    finally:
-        sic_reader.close()
-        for reader in readers.values():
-            reader.close()
-        stats.close()
-    return store_hash
-
-
-def _require_all(
-    values: np.ndarray, days: pd.DatetimeIndex, paths: Sequence[str | Path], name: str, land: np.ndarray | None
-) -> None:
-    """Every day present and finite (over ocean for SIC): else name the file and the day."""
-    bad = ~np.isfinite(values)
-    if land is not None:
-        bad &= ~land
-    per_day = bad.reshape(len(days), -1).any(axis=1)
-    if per_day.any():
-        day = days[per_day][0].date()
-        raise ValueError(f"{paths[0]}: {name} is missing or not finite on {day} (the store needs every day of the year)")

@@ -28,9 +28,10 @@ import torch
 
 from floecast import __version__
 from floecast.channels import InputSpec
-from floecast.dataset import SampleStore, store_parts
+from floecast.dataset import SampleStore
 from floecast.io import atomic_path
 from floecast.model import UNet
+from floecast.store import store_parts
 
 CHECKPOINT = "checkpoint.pt"
 # fault injection for the resume test: the process kills itself (SIGKILL) after this many

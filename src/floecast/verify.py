@@ -15,14 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from floecast import __version__, metrics
 from floecast.calibrate import inflate, read_factors
-from floecast.channels import InputSpec
-from floecast.dataset import SampleStore, store_parts
 from floecast.io import atomic_path
-from floecast.predict import member_lead, open_member_files
+from floecast.members import member_lead, open_member_files
+from floecast.store import read_store
 
 SCORECARD_COLUMNS = [
     "lead_days",
@@ -78,10 +76,8 @@ def scorecard(
     """Every method's scores by lead and target month over the members' init dates; with a
     ``spread`` calibration file the probabilistic scores are of the calibrated members."""
     datasets, dates, leads = open_member_files(member_paths)
-    parts = store_parts(store_path)
-    with xr.open_zarr(parts[0], consolidated=True) as first:
-        trend_years, area = int(first.attrs["sic_trend_years"]), float(first.attrs["cell_area_km2"])
-    store = SampleStore.open(parts, InputSpec(sic_lags=(1,), atmos=(), sic_trend_years=trend_years, leads=leads), statistics)
+    store = read_store(store_path, statistics, leads=leads)
+    area = float(store.attrs["cell_area_km2"])
     factors = read_factors(spread, leads)
     rows = []
     try:
@@ -134,7 +130,7 @@ def skill_summary(table: pd.DataFrame) -> list[str]:
         last = int(ensemble.index.max())
         ratio = float(ensemble.loc[last])
         lines.append(f"spread-skill ratio at lead {last} d: {ratio:.2f} (0.5-1.5 wanted: {0.5 <= ratio <= 1.5})")
-    baselines = [m for m in ("persistence", "anomaly_persistence", "climatology", "linear_trend") if m in wide]
+    baselines = [m for m in BASELINES if m in wide]
     for lead, row in wide.iterrows():
         others = "  ".join(f"{m} {row[m]:.4f}" for m in baselines)
         lines.append(f"lead {lead:>3d} d  rmse ensemble {row[ENSEMBLE]:.4f}  {others}")

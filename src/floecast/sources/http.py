@@ -12,6 +12,9 @@ fetched again.
 
 URLs are shown without credentials or query strings (which may carry tokens) in messages
 and logs; see :func:`redact`.
+
+``requests`` is imported where a download runs: the error classes and :func:`redact` also
+serve steps whose envs hold no ``requests`` (egress, reading delivered OSI SAF files).
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
-
 from floecast import __version__
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +182,8 @@ def _fetch_once(
     session: requests.Session, url: str, tmp: Path, timeout: Any, headers: Mapping[str, str] | None
 ) -> tuple[int, int | None]:
     """One GET into ``tmp``; returns (bytes written, Content-Length). Removes ``tmp`` on failure."""
+    import requests
+
     shown = redact(url)
     sent = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
     try:
@@ -251,7 +257,10 @@ def download(
     for stale in target.parent.glob(f".{target.name}.*.part"):  # left by a killed earlier download
         stale.unlink(missing_ok=True)
     own_session = session is None
-    session = session or requests.Session()
+    if session is None:
+        import requests
+
+        session = requests.Session()
     try:
         attempt = 0
         while True:

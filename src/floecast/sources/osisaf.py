@@ -14,14 +14,17 @@ import logging
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import netCDF4
 import numpy as np
-import requests
 
 from floecast.grid import HEMISPHERE_CODE, Ease2Grid
 from floecast.io import atomic_path
 from floecast.sources import http
+
+if TYPE_CHECKING:
+    import requests  # imported where a download runs: reading delivered files needs no requests
 
 log = logging.getLogger(__name__)
 
@@ -335,7 +338,10 @@ def fetch_osisaf_period(
     counts = {"fetched": 0, "skipped": 0, "missing": 0}
     missing: dict[dt.date, str] = {}
     own_session = session is None
-    session = session or requests.Session()
+    if session is None:
+        import requests
+
+        session = requests.Session()
     day = first_day
     try:
         while day <= last_day:

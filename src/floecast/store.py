@@ -1,0 +1,401 @@
+"""The zarr store: its format, written by :func:`build_year_store` and read by :func:`read_store`.
+
+A store is one folder of yearly parts per dataset, ``data/store/<hemi>/<dataset>/<year>.zarr``
+(``floecast.layout``), beside the training years' ``statistics.nc``. A part holds ``time``
+(days since 1970-01-01), ``sic`` (fraction, 0 on land), ``atmos`` (time, channel, y, x: the
+normalised channels named in its ``channels`` attribute), ``sic_trend`` on ``trend_time`` (the
+year and the forecast horizon after it), ``filled`` and ``polar_hole_km``; its attributes carry
+the hemisphere, the cell area, the trend's years and ``content_sha256``, a hash of what was
+written.
+
+:func:`read_store` reads parts into memory in compact dtypes (SIC and trend as uint8 steps of
+1/250, atmospheric channels as float16) without torch: verification, calibration and plots read
+through it, and the training loader (``floecast.dataset``) builds its cache from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from floecast import __version__, layout
+from floecast.channels import InputSpec
+from floecast.io import DailyReader, atomic_path
+
+SIC_STEPS = 250  # uint8 SIC: value / 250, at most 0.002 from the stored fraction
+
+
+def store_parts(paths: str | Path | Sequence[str | Path]) -> list[Path]:
+    """A store's yearly parts: the given ``<year>.zarr`` paths, or every one in a given folder."""
+    given = [paths] if isinstance(paths, str | Path) else list(paths)
+    parts: list[Path] = []
+    for path in map(Path, given):
+        parts += [path] if path.suffix == ".zarr" else sorted(path.glob("*.zarr"))
+    if not parts:
+        raise FileNotFoundError(f"{', '.join(map(str, given))}: no <year>.zarr store parts")
+    return sorted(parts, key=lambda p: (str(p.parent), p.name))
+
+
+def default_statistics(parts: Sequence[Path]) -> Path:
+    """The statistics file beside the parts' dataset folder (layout.STATISTICS for layout.STORE_OBS)."""
+    return parts[0].parent.parent / layout.STATISTICS_FILE
+
+
+def combined_hash(hashes: Sequence[str]) -> str:
+    """The store's hash: sha256 over its parts' content hashes, in year order."""
+    return hashlib.sha256(json.dumps(list(hashes)).encode()).hexdigest()
+
+
+def to_sic_steps(values: np.ndarray) -> np.ndarray:
+    """SIC fractions as uint8 steps of 1 / SIC_STEPS (NaN as 0)."""
+    return np.rint(np.clip(np.nan_to_num(values), 0.0, 1.0) * SIC_STEPS).astype(np.uint8)
+
+
+def store_span(paths: str | Path | Sequence[str | Path]) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and the last day of a store's parts (reads only the first and the last part's time axis)."""
+    parts = store_parts(paths)
+    with xr.open_zarr(parts[0], consolidated=True) as first, xr.open_zarr(parts[-1], consolidated=True) as last:
+        return pd.Timestamp(first["time"].values[0]), pd.Timestamp(last["time"].values[-1])
+
+
+def linear_trend(previous: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """SIC extrapolated to year 0 by a least-squares line through years -1, -2, ... (axis 0).
+
+    NaN entries (years without data) are left out; one year gives its value, none gives
+    ``fallback``. Clipped to [0, 1].
+    """
+    years = -np.arange(1, previous.shape[0] + 1, dtype=np.float32).reshape(-1, *([1] * (previous.ndim - 1)))
+    have = np.isfinite(previous)
+    y = np.where(have, previous, 0.0)
+    x = np.where(have, years, 0.0)
+    n, sx, sy = have.sum(0), x.sum(0), y.sum(0)
+    sxx, sxy = (x * x).sum(0), (x * y).sum(0)
+    det = n * sxx - sx * sx
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(det > 0, (n * sxy - sx * sy) / det, 0.0)
+        intercept = np.where(n > 0, (sy - slope * sx) / n, fallback)
+    return np.clip(intercept, 0.0, 1.0).astype(np.float32)
+
+
+STORE_CHUNK_DAYS = 32  # a sample's ~100-day window spans 4-5 chunks of each array
+
+
+def build_year_store(
+    year: int,
+    sic_paths: Sequence[str | Path],
+    atmos_paths: dict[str, Sequence[str | Path]],
+    statistics_path: str | Path,
+    out_path: str | Path,
+    spec: InputSpec,
+    hemisphere: str,
+    cell_area_km2: float,
+    chunk_days: int = STORE_CHUNK_DAYS,
+) -> str:
+    """One year of a dataset's channels as a zarr v3 store, written chunk by chunk.
+
+    ``sic_paths`` are the interim SIC files of ``year`` and of the years before it that the
+    trend channel uses; ``atmos_paths`` those of ``year`` (or files spanning it, as CMIP6's).
+    Arrays: ``sic`` (fraction, 0 on land), ``atmos`` (time, channel, y, x: normalised),
+    ``sic_trend`` on ``trend_time`` (the year and ``spec.leads`` days after it), ``filled``
+    and ``polar_hole_km``. Returns the content hash, also stored as an attribute.
+    """
+    import zarr
+
+    sic_reader = DailyReader(sic_paths, "sic")
+    own_year = [p for p in sic_paths if Path(p).stem == str(year)]  # named in errors (not a trend year's file)
+    every_day = sic_reader.days
+    days = every_day[every_day.year == year]
+    if not len(days):
+        raise ValueError(f"{', '.join(map(str, sic_paths))}: no SIC days in {year}")
+    if not (np.diff(days.values) == np.timedelta64(1, "D")).all():
+        raise ValueError(f"{sic_paths[0]}: the SIC days of {year} are not contiguous")
+    trend_days = pd.date_range(f"{year}-01-01", pd.Timestamp(f"{year}-12-31") + pd.Timedelta(days=spec.leads + 1), freq="D")
+    readers = {a.variable: DailyReader(atmos_paths[a.variable], a.variable) for a in spec.atmos}
+    stats = xr.open_dataset(statistics_path, engine="netcdf4")
+    norm = json.loads(stats.attrs["normalisation"])
+    land = stats["land"].values.astype(bool)
+    ny, nx = land.shape
+    digests: dict[str, hashlib._Hash] = {}
+
+    def put(array: zarr.Array, region: slice, values: np.ndarray) -> None:
+        if values.ndim == 4:  # one channel at a time: zarr writes a region's chunks concurrently, and a
+            for c in range(values.shape[1]):  # failed write must not leave writers behind the cleanup
+                array[region, c] = values[:, c]
+        else:
+            array[region] = values
+        digests.setdefault(array.basename, hashlib.sha256()).update(np.ascontiguousarray(values).tobytes())
+
+    try:
+        with atomic_path(out_path) as tmp:
+            group = zarr.create_group(store=str(tmp), zarr_format=3)
+
+            def create(name: str, shape: tuple, chunks: tuple, dims: tuple, dtype: str, attrs: dict | None = None) -> zarr.Array:
+                return group.create_array(
+                    name, shape=shape, chunks=chunks, dtype=dtype, dimension_names=dims, attributes=attrs or {}, fill_value=0
+                )
+
+            def coordinate(name: str, values: np.ndarray, attrs: dict) -> None:
+                create(name, values.shape, values.shape, (name,), str(values.dtype), attrs)[:] = values
+
+            epoch = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian"}
+            coordinate("time", ((days - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1)).to_numpy(), epoch)
+            coordinate("trend_time", ((trend_days - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1)).to_numpy(), epoch)
+            coordinate("yc", stats["yc"].values, {"units": "m", "standard_name": "projection_y_coordinate"})
+            coordinate("xc", stats["xc"].values, {"units": "m", "standard_name": "projection_x_coordinate"})
+            keys = [a.key for a in spec.atmos]
+            sic = create(
+                "sic",
+                (len(days), ny, nx),
+                (chunk_days, ny, nx),
+                ("time", "yc", "xc"),
+                "float32",
+                {"units": "1", "long_name": "SIC"},
+            )
+            atmos = create(
+                "atmos",
+                (len(days), len(keys), ny, nx),
+                (chunk_days, 1, ny, nx),
+                ("time", "channel", "yc", "xc"),
+                "float32",
+                {"channels": keys, "normalisation": {k: norm[k] for k in keys}},
+            )
+            trend = create(
+                "sic_trend",
+                (len(trend_days), ny, nx),
+                (chunk_days, ny, nx),
+                ("trend_time", "yc", "xc"),
+                "float32",
+                {
+                    "units": "1",
+                    "long_name": f"SIC from a linear trend through the same day of {spec.sic_trend_years} years before",
+                },
+            )
+            filled = create("filled", (len(days),), (len(days),), ("time",), "int8", {"long_name": "day filled in time"})
+            hole = create("polar_hole_km", (len(days),), (len(days),), ("time",), "float32", {"units": "km"})
+            meta = sic_reader.sources[0][2]
+            has_hole = "polar_hole_km" in meta
+            put(filled, slice(None), np.nan_to_num(sic_reader.read(days, "filled")).astype(np.int8))
+            put(
+                hole,
+                slice(None),
+                np.nan_to_num(sic_reader.read(days, "polar_hole_km")) if has_hole else np.zeros(len(days), np.float32),
+            )
+
+            for start in range(0, len(days), chunk_days):
+                chunk = days[start : start + chunk_days]
+                region = slice(start, start + len(chunk))
+                values = sic_reader.read(chunk)
+                _require_all(values, chunk, own_year or sic_paths, "sic", land)
+                put(sic, region, np.where(land, 0.0, np.nan_to_num(values)).astype(np.float32))
+                doy = chunk.day_of_year.to_numpy() - 1
+                block = np.empty((len(chunk), len(keys), ny, nx), np.float32)
+                for c, channel in enumerate(spec.atmos):
+                    values = readers[channel.variable].read(chunk)
+                    _require_all(values, chunk, atmos_paths[channel.variable], channel.variable, None)
+                    if channel.transform == "anomaly":
+                        values = values - stats[f"{channel.variable}_clim"].isel(dayofyear=doy).values
+                    mean, std = norm[channel.key]
+                    block[:, c] = (values - mean) / std
+                put(atmos, region, block)
+
+            for start in range(0, len(trend_days), chunk_days):
+                chunk = trend_days[start : start + chunk_days]
+                region = slice(start, start + len(chunk))
+                fallback = stats["sic_clim"].isel(dayofyear=chunk.day_of_year.to_numpy() - 1).values
+                if spec.sic_trend_years:
+                    years_back = range(1, spec.sic_trend_years + 1)
+                    previous = np.stack([sic_reader.read(chunk - pd.DateOffset(years=n)) for n in years_back])
+                    values = linear_trend(previous, fallback)
+                else:
+                    values = fallback
+                put(trend, region, np.where(land, 0.0, np.nan_to_num(values)).astype(np.float32))
+
+            store_hash = hashlib.sha256("".join(f"{k}:{digests[k].hexdigest()}" for k in sorted(digests)).encode()).hexdigest()
+            group.attrs.update(
+                {
+                    "hemisphere": hemisphere,
+                    "year": year,
+                    "cell_area_km2": cell_area_km2,
+                    "floecast_version": __version__,
+                    "training_years": stats.attrs["training_years"],
+                    "sic_trend_years": spec.sic_trend_years,
+                    "content_sha256": store_hash,
+                }
+            )
+            with warnings.catch_warnings():  # consolidated metadata is a zarr-python extension to v3; xarray reads it
+                warnings.simplefilter("ignore", category=UserWarning)
+                zarr.consolidate_metadata(str(tmp))
+    finally:
+        sic_reader.close()
+        for reader in readers.values():
+            reader.close()
+        stats.close()
+    return store_hash
+
+
+def _require_all(
+    values: np.ndarray, days: pd.DatetimeIndex, paths: Sequence[str | Path], name: str, land: np.ndarray | None
+) -> None:
+    """Every day present and finite (over ocean for SIC): else name the file and the day."""
+    bad = ~np.isfinite(values)
+    if land is not None:
+        bad &= ~land
+    per_day = bad.reshape(len(days), -1).any(axis=1)
+    if per_day.any():
+        day = days[per_day][0].date()
+        raise ValueError(f"{paths[0]}: {name} is missing or not finite on {day} (the store needs every day of the year)")
+
+
+@dataclass
+class StoreDays:
+    """A store's days in memory, in compact dtypes, with the statistics' masks and climatology.
+
+    ``trend`` starts on the first day and reaches ``leads + 1`` days past the last one (the trend
+    needs no data of the days it describes), so a forecast from the day after the last stored day
+    has its trend channels.
+    """
+
+    dates: pd.DatetimeIndex
+    sic: np.ndarray  # (T, H, W) uint8 steps of 1 / SIC_STEPS
+    trend: np.ndarray  # (T + leads + 1, H, W) uint8 steps
+    atmos: dict[str, np.ndarray]  # channel key -> (T, H, W) float16
+    hole_km: np.ndarray  # (T,) float32, radius of the polar hole of each day
+    land: np.ndarray  # (H, W) bool
+    active: np.ndarray  # (12, H, W) bool: ice seen in that month in a training year
+    sic_clim: np.ndarray  # (366, H, W) float32 by day of year
+    yc: np.ndarray
+    xc: np.ndarray
+    attrs: dict = field(default_factory=dict)
+
+    @cached_property
+    def active_ocean(self) -> np.ndarray:
+        """(12, H, W) bool: active cells of each month that are not land."""
+        return self.active & ~self.land
+
+    @cached_property
+    def distance_km(self) -> np.ndarray:
+        """(H, W) float32: each cell's distance from the pole (the polar hole is a disc around it)."""
+        xx, yy = np.meshgrid(self.xc, self.yc)
+        return (np.hypot(xx, yy) / 1000.0).astype(np.float32)
+
+    def mask(self, months: np.ndarray, hole_km: np.ndarray) -> np.ndarray:
+        """Active ocean of each month outside that day's polar hole: (*months.shape, H, W) bool, the
+        cells the loss and the scores count."""
+        return self.active_ocean[np.asarray(months) - 1] & (self.distance_km >= np.asarray(hole_km)[..., None, None])
+
+    def lead(self, dates: pd.DatetimeIndex, k: int) -> dict[str, np.ndarray]:
+        """One lead's fields for verification, numpy float32 (n, H, W): the observed SIC of D + k,
+        its mask (active ocean outside the polar hole), the climatology of D + k and of D - 1, the
+        latest SIC (D - 1) and the trend channel of D + k."""
+        base = ((dates - self.dates[0]) // pd.Timedelta(days=1)).to_numpy()
+        short = (base < 1) | (base > len(self.dates))
+        if short.any():
+            raise KeyError(
+                f"init date {dates[short][0].date()} needs its day before in the store "
+                f"({self.dates[0].date()} .. {self.dates[-1].date()})"
+            )
+        idx = base + k
+        if (idx >= len(self.dates)).any():
+            raise KeyError(f"init date {dates[-1].date()}: lead {k} runs past the store's last day {self.dates[-1].date()}")
+        target_days = dates + pd.Timedelta(days=k)
+        return {
+            "observed": self.sic[idx].astype(np.float32) / SIC_STEPS,
+            "mask": self.mask(target_days.month.to_numpy(), self.hole_km[idx]),
+            "clim_target": self.sic_clim[target_days.day_of_year.to_numpy() - 1],
+            "clim_latest": self.sic_clim[(dates - pd.Timedelta(days=1)).day_of_year.to_numpy() - 1],
+            "latest": self.sic[base - 1].astype(np.float32) / SIC_STEPS,
+            "trend": self.trend[idx].astype(np.float32) / SIC_STEPS,
+        }
+
+
+def read_store(
+    paths: str | Path | Sequence[str | Path],
+    statistics: str | Path | None = None,
+    *,
+    leads: int,
+    atmos: Sequence[str] = (),
+    sic_trend_years: int = 0,
+) -> StoreDays:
+    """Read the parts (contiguous days) and the statistics file (default: beside the parts).
+
+    ``atmos`` names the channels to read (a part lacking one is an error naming it); a non-zero
+    ``sic_trend_years`` must be the parts' trend years; ``leads`` is how far past the last day the
+    trend is needed.
+    """
+    parts = store_parts(paths)
+    statistics = Path(statistics) if statistics else default_statistics(parts)
+    with xr.open_dataset(statistics, engine="netcdf4") as stats:
+        land = stats["land"].values.astype(bool)
+        active = stats["active"].values.astype(bool)
+        sic_clim = stats["sic_clim"].values.astype(np.float32)
+        yc, xc = stats["yc"].values, stats["xc"].values
+    days, sic, channels, hole, trend, hashes = [], [], {key: [] for key in atmos}, [], [], []
+    trend_days: list[pd.DatetimeIndex] = []
+    attrs: dict = {}
+    for part in parts:
+        with xr.open_zarr(part, consolidated=True) as ds:
+            keys = list(ds["atmos"].attrs["channels"])
+            if sic_trend_years and ds.attrs.get("sic_trend_years") != sic_trend_years:
+                raise ValueError(
+                    f"{part}: its trend channel uses {ds.attrs.get('sic_trend_years')} years, the model "
+                    f"{sic_trend_years} (channels.sic_trend_years); rebuild the store"
+                )
+            for key in atmos:
+                if key not in keys:
+                    raise KeyError(f"{part}: no channel {key} (it has {', '.join(keys)}); rebuild the store")
+            days.append(pd.DatetimeIndex(ds["time"].values))
+            sic.append(to_sic_steps(ds["sic"].values))
+            if atmos:
+                values = ds["atmos"].values
+                for key in atmos:
+                    channels[key].append(values[:, keys.index(key)].astype(np.float16))
+            hole.append(ds["polar_hole_km"].values.astype(np.float32))
+            trend.append(to_sic_steps(ds["sic_trend"].values))
+            trend_days.append(pd.DatetimeIndex(ds["trend_time"].values))
+            hashes.append(ds.attrs["content_sha256"])
+            attrs = dict(ds.attrs)
+    dates = days[0].append(days[1:]) if len(days) > 1 else days[0]
+    if len(dates) and not (np.diff(dates.values) == np.timedelta64(1, "D")).all():
+        gap = int(np.flatnonzero(np.diff(dates.values) != np.timedelta64(1, "D"))[0])
+        raise ValueError(f"{parts[0].parent}: the store's days are not contiguous after {dates[gap].date()}")
+    attrs["content_sha256"] = combined_hash(hashes)
+    attrs["parts"] = [p.name for p in parts]
+    wanted = pd.date_range(dates[0], dates[-1] + pd.Timedelta(days=leads + 1), freq="D")
+    return StoreDays(
+        dates,
+        sic=np.concatenate(sic),
+        trend=_trend_on(wanted, trend_days, trend, parts),
+        atmos={key: np.concatenate(v) for key, v in channels.items()},
+        hole_km=np.concatenate(hole),
+        land=land,
+        active=active,
+        sic_clim=sic_clim,
+        yc=yc,
+        xc=xc,
+        attrs=attrs,
+    )
+
+
+def _trend_on(
+    wanted: pd.DatetimeIndex, trend_days: list[pd.DatetimeIndex], trend: list[np.ndarray], parts: Sequence[Path]
+) -> np.ndarray:
+    """The trend channel on ``wanted`` days: each part's own year, then the last part's days after it."""
+    out = np.zeros((len(wanted), *trend[0].shape[1:]), np.uint8)
+    have = np.zeros(len(wanted), bool)
+    for days, values in zip(trend_days, trend, strict=True):  # in order: a part's own year wins over the extension before it
+        idx = wanted.get_indexer(days)
+        ok = idx >= 0
+        out[idx[ok]] = values[ok]
+        have[idx[ok]] = True
+    if not have.all():
+        raise KeyError(f"{parts[-1]}: the trend channel does not reach {wanted[~have][0].date()} (rebuild with more leads)")
+    return out
