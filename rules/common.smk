@@ -5,6 +5,7 @@ import shlex
 
 import pandas as pd
 
+from floecast import layout
 from floecast.config import ConfigError, check, training_spec
 
 try:
@@ -35,6 +36,8 @@ TEST_YEARS = list(range(config["splits"]["test"][0], config["splits"]["test"][1]
 VALIDATE_YEARS = list(
     range(config["splits"]["validate"][0], config["splits"]["validate"][1] + 1)
 )
+# the hindcast splits: validate fits the spread calibration, test is scored
+SPLIT_YEARS = {"validate": VALIDATE_YEARS, "test": TEST_YEARS}
 CMIP6_NAMES = {"sic": "siconca", "t2m": "tas", "u10": "uas", "v10": "vas"}
 CMIP6_RUNS = [f"{r['model']}_{r['member']}" for r in config["cmip6"]["runs"]]
 SPEC_JSON = json.dumps(training_spec(config), sort_keys=True)
@@ -56,6 +59,7 @@ wildcard_constraints:
     period=r"\d{4}(/\d{2})?",
     date=r"\d{4}-\d{2}-\d{2}",
     member=r"\d+",
+    split="|".join(SPLIT_YEARS),
     variable="|".join(ATMOS_VARIABLES),
     cmip6_run="|".join(CMIP6_RUNS) or "none",
     cmor="|".join(CMIP6_NAMES.values()),
@@ -65,17 +69,17 @@ wildcard_constraints:
     cmip6_source=config["sources"]["cmip6"],
 
 
+def _job_name(name):
+    return "_".join(f"{{{w}}}" for w in LOG_WILDCARDS[name])
+
+
 def log_path(name):
     """logs/<rule>/<wildcards>.log, one per job."""
-    return f"logs/{name}/" + "_".join(f"{{{w}}}" for w in LOG_WILDCARDS[name]) + ".log"
+    return layout.fill(layout.LOG, rule=name, job=_job_name(name))
 
 
 def bench_path(name):
-    return (
-        f"logs/benchmark/{name}/"
-        + "_".join(f"{{{w}}}" for w in LOG_WILDCARDS[name])
-        + ".tsv"
-    )
+    return layout.fill(layout.BENCHMARK, rule=name, job=_job_name(name))
 
 
 LOG_WILDCARDS = {
@@ -90,8 +94,7 @@ LOG_WILDCARDS = {
     "build_store_cmip6": ["cmip6_run", "hemi", "year"],
     "train_member": ["hemi", "run", "member"],
     "predict_member": ["hemi", "run", "date", "member"],
-    "hindcast_member": ["hemi", "run", "member"],
-    "validation_member": ["hemi", "run", "member"],
+    "hindcast_member": ["hemi", "run", "split", "member"],
     "calibrate_spread": ["hemi", "run"],
     "combine_forecast": ["hemi", "run", "date"],
     "scorecard": ["hemi", "run"],
@@ -136,20 +139,21 @@ def realtime_arg(wildcards):
 def raw_sic(wildcards):
     """The manifests of a year of daily SIC files as delivered: one, or one per month up to
     the data end; each file list lies in the folder of the manifest's name."""
-    base = "data/raw/{source}/ice_conc/{w.hemi}/{w.year}".format(
-        source=config["sources"]["sic"], w=wildcards
-    )
+    source = config["sources"]["sic"]
     if SIC_JOBS_PER_YEAR == 1:
-        return [f"{base}.json"]
-    first = 1 if int(wildcards.year) > int(DATA_START[:4]) else int(DATA_START[5:7])
-    last = 12 if int(wildcards.year) < int(DATA_END[:4]) else int(DATA_END[5:7])
-    return [f"{base}/{month:02d}.json" for month in range(first, last + 1)]
+        periods = [wildcards.year]
+    else:
+        first = 1 if int(wildcards.year) > int(DATA_START[:4]) else int(DATA_START[5:7])
+        last = 12 if int(wildcards.year) < int(DATA_END[:4]) else int(DATA_END[5:7])
+        periods = [f"{wildcards.year}/{month:02d}" for month in range(first, last + 1)]
+    return [
+        layout.RAW_SIC.format(sic_source=source, hemi=wildcards.hemi, period=period)
+        for period in periods
+    ]
 
 
 def raw_atmos(wildcards):
-    return "data/raw/{source}/{w.variable}/{w.hemi}/{w.year}.nc".format(
-        source=config["sources"]["atmos"], w=wildcards
-    )
+    return layout.RAW_ATMOS.format(atmos_source=config["sources"]["atmos"], **wildcards)
 
 
 def raw_wind_partner(wildcards):
@@ -157,16 +161,18 @@ def raw_wind_partner(wildcards):
     partner = {"u10": "v10", "v10": "u10"}.get(wildcards.variable)
     if partner is None:
         return []
-    return "data/raw/{source}/{partner}/{w.hemi}/{w.year}.nc".format(
-        source=config["sources"]["atmos"], partner=partner, w=wildcards
+    return layout.RAW_ATMOS.format(
+        **{**wildcards, "atmos_source": config["sources"]["atmos"], "variable": partner}
     )
 
 
-def raw_cmip6(wildcards):
-    return "data/raw/{source}/cmip6/{w.cmip6_run}/{name}/{w.hemi}.nc".format(
-        source=config["sources"]["cmip6"],
-        name=CMIP6_NAMES[wildcards.quantity],
-        w=wildcards,
+def raw_cmip6(wildcards, quantity=None):
+    """The run's raw file of ``quantity`` (default: the job's)."""
+    return layout.RAW_CMIP6.format(
+        cmip6_source=config["sources"]["cmip6"],
+        cmip6_run=wildcards.cmip6_run,
+        cmor=CMIP6_NAMES[quantity or wildcards.quantity],
+        hemi=wildcards.hemi,
     )
 
 
@@ -175,18 +181,19 @@ def raw_cmip6_wind_partner(wildcards):
     partner = {"u10": "v10", "v10": "u10"}.get(wildcards.quantity)
     if partner is None:
         return []
-    return "data/raw/{source}/cmip6/{w.cmip6_run}/{name}/{w.hemi}.nc".format(
-        source=config["sources"]["cmip6"], name=CMIP6_NAMES[partner], w=wildcards
-    )
+    return raw_cmip6(wildcards, partner)
 
 
 def interim(hemi, variable, years):
-    return [f"data/interim/{hemi}/obs/{variable}/{year}.nc" for year in years]
+    return [
+        layout.INTERIM_OBS.format(hemi=hemi, variable=variable, year=year)
+        for year in years
+    ]
 
 
 def obs_store(hemi, years):
     """The observational store's yearly parts."""
-    return [f"data/store/{hemi}/obs/{year}.zarr" for year in years]
+    return [layout.STORE_OBS.format(hemi=hemi, year=year) for year in years]
 
 
 def store_sic_years(wildcards):
@@ -209,7 +216,7 @@ def training_store(wildcards):
 
 def pretrain_store(wildcards):
     return [
-        f"data/store/{wildcards.hemi}/cmip6_{run}/{year}.zarr"
+        layout.STORE_CMIP6.format(hemi=wildcards.hemi, cmip6_run=run, year=year)
         for run in CMIP6_RUNS
         for year in CMIP6_YEARS
     ]
@@ -224,21 +231,20 @@ def forecast_store(wildcards):
     )
 
 
-def split_store(years):
-    """An input function: the parts of a split's years, the year before them (their first
-    inputs) and the year after (the targets of their last init dates), within the data.
-    """
-
-    def parts(wildcards):
-        first = max(OBS_YEARS[0], years[0] - 1)
-        last = min(OBS_YEARS[-1], years[-1] + 1)
-        return obs_store(wildcards.hemi, range(first, last + 1))
-
-    return parts
+def split_store(hemi, split):
+    """The parts of a hindcast split's years, the year before them (their first inputs) and
+    the year after (the targets of their last init dates), within the data."""
+    years = SPLIT_YEARS[split]
+    first = max(OBS_YEARS[0], years[0] - 1)
+    last = min(OBS_YEARS[-1], years[-1] + 1)
+    return obs_store(hemi, range(first, last + 1))
 
 
-hindcast_store = split_store(TEST_YEARS)
-validation_store = split_store(VALIDATE_YEARS)
+def hindcast_members(split):
+    """An input function: every member's hindcast file of ``split``."""
+    return lambda w: expand(
+        layout.HINDCAST_MEMBER, hemi=w.hemi, run=w.run, split=split, member=MEMBERS
+    )
 
 
 def cmip6_run_index(wildcards):
@@ -253,33 +259,26 @@ def cmip6_member(wildcards):
     return wildcards.cmip6_run.split("_", 1)[1]
 
 
-def member_weights(wildcards):
-    return [
-        f"models/{wildcards.hemi}/{wildcards.run}/member_{m}/weights.pt"
-        for m in MEMBERS
-    ]
-
-
 def egress_forecast(wildcards):
     """The forecast to publish; asking for an egress receipt without egress.url is an error."""
+    forecast = layout.FORECAST.format(**wildcards)
     if not config["egress"]["url"]:
         raise WorkflowError(
-            "config key egress.url is not set: there is no store to publish "
-            f"results/{wildcards.hemi}/{wildcards.run}/forecasts/{wildcards.date}.nc to"
+            f"config key egress.url is not set: there is no store to publish {forecast} to"
         )
-    return "results/{hemi}/{run}/forecasts/{date}.nc".format(**wildcards)
+    return forecast
 
 
 def final_targets():
     targets = []
     for hemi in HEMIS:
-        results = f"results/{hemi}/{RUN}"
+        values = {"hemi": hemi, "run": RUN, "date": config["date"]}
         targets += [
-            f"{results}/forecasts/{config['date']}.nc",
-            f"{results}/plots/{config['date']}_maps.png",
-            f"{results}/plots/{config['date']}_extent.png",
-            f"{results}/verification/scorecard.csv",
+            layout.FORECAST.format(**values),
+            layout.MAPS_PLOT.format(**values),
+            layout.EXTENT_PLOT.format(**values),
+            layout.SCORECARD.format(**values),
         ]
         if config["egress"]["url"]:
-            targets.append(f"{results}/egress/{config['date']}.json")
+            targets.append(layout.EGRESS_RECEIPT.format(**values))
     return targets

@@ -3,30 +3,28 @@
 
 rule scorecard:
     input:
-        members=lambda w: expand(
-            "results/{hemi}/{run}/hindcast/member_{member}.nc", member=MEMBERS, **w
-        ),
+        members=hindcast_members("test"),
         # ancient: the test years do not change when days are appended
-        store=ancient(hindcast_store),
-        statistics=ancient("data/store/{hemi}/statistics.nc"),
-        spread="models/{hemi}/{run}/spread.json",
+        store=ancient(lambda w: split_store(w.hemi, "test")),
+        statistics=ancient(layout.STATISTICS),
+        spread=layout.SPREAD,
     output:
         csv=report(
-            "results/{hemi}/{run}/verification/scorecard.csv",
+            layout.SCORECARD,
             caption="../report/scorecard.rst",
             category="Hindcast verification",
             subcategory="{hemi} {run}",
             labels={"table": "scorecard", "hemisphere": "{hemi}"},
         ),
         plot=report(
-            "results/{hemi}/{run}/verification/skill.png",
+            layout.SKILL_PLOT,
             caption="../report/skill_by_lead.rst",
             category="Hindcast verification",
             subcategory="{hemi} {run}",
             labels={"figure": "skill by lead", "hemisphere": "{hemi}"},
         ),
         month=report(
-            "results/{hemi}/{run}/verification/skill_by_month.png",
+            layout.SKILL_BY_MONTH_PLOT,
             caption="../report/skill_by_month.rst",
             category="Hindcast verification",
             subcategory="{hemi} {run}",

@@ -5,7 +5,7 @@ rule ingest_sic:
     output:
         # a manifest written last; the files lie in the folder of the same name, which a
         # re-run keeps, so nothing valid is fetched twice
-        "data/raw/{sic_source}/ice_conc/{hemi}/{period}.json",
+        layout.RAW_SIC,
     log:
         log_path("ingest_sic"),
     benchmark:
@@ -33,7 +33,7 @@ rule ingest_sic:
 
 rule ingest_atmos:
     output:
-        "data/raw/{atmos_source}/{variable}/{hemi}/{year}.nc",
+        layout.RAW_ATMOS,
     log:
         log_path("ingest_atmos"),
     benchmark:
@@ -60,7 +60,7 @@ rule ingest_atmos:
 
 rule ingest_cmip6:
     output:
-        "data/raw/{cmip6_source}/cmip6/{cmip6_run}/{cmor}/{hemi}.nc",
+        layout.RAW_CMIP6,
     log:
         log_path("ingest_cmip6"),
     benchmark:

@@ -3,11 +3,11 @@
 
 rule predict_member:
     input:
-        weights="models/{hemi}/{run}/member_{member}/weights.pt",
+        weights=layout.MEMBER_WEIGHTS,
         store=forecast_store,
-        statistics="data/store/{hemi}/statistics.nc",
+        statistics=layout.STATISTICS,
     output:
-        "results/{hemi}/{run}/members/{date}/member_{member}.nc",
+        layout.MEMBER_FORECAST,
     log:
         log_path("predict_member"),
     benchmark:
@@ -27,14 +27,18 @@ rule predict_member:
         " --out {output} > {log} 2>&1"
 
 
+# The same model over every init date of a split's years (one date in stride_days): the
+# test years for the scorecard, the validation years only to fit the spread calibration.
+# It differs from predict_member in what it forecasts (a split, not a date), and so in the
+# store parts it reads and its memory and time.
 rule hindcast_member:
     input:
-        weights="models/{hemi}/{run}/member_{member}/weights.pt",
-        # ancient: the test years do not change when days are appended
-        store=ancient(hindcast_store),
-        statistics=ancient("data/store/{hemi}/statistics.nc"),
+        weights=layout.MEMBER_WEIGHTS,
+        # ancient: the split's years do not change when days are appended
+        store=ancient(lambda w: split_store(w.hemi, w.split)),
+        statistics=ancient(layout.STATISTICS),
     output:
-        "results/{hemi}/{run}/hindcast/member_{member}.nc",
+        layout.HINDCAST_MEMBER,
     log:
         log_path("hindcast_member"),
     benchmark:
@@ -52,48 +56,17 @@ rule hindcast_member:
     shell:
         "floecast predict --weights {input.weights} --store {input.store}"
         " --statistics {input.statistics} --member {wildcards.member}"
-        " --split test --stride {params.stride}"
-        " --threads {threads} --out {output} > {log} 2>&1"
-
-
-# The validation years' hindcast, only to fit the spread calibration (never the test years).
-rule validation_member:
-    input:
-        weights="models/{hemi}/{run}/member_{member}/weights.pt",
-        store=ancient(validation_store),
-        statistics=ancient("data/store/{hemi}/statistics.nc"),
-    output:
-        "results/{hemi}/{run}/validation/member_{member}.nc",
-    log:
-        log_path("validation_member"),
-    benchmark:
-        bench_path("validation_member")
-    conda:
-        "../envs/train.yaml"
-    threads: THREADS
-    resources:
-        gpu=1,
-        cpus_per_task=THREADS,
-        mem_mb=16000,
-        runtime=120,
-    params:
-        stride=config["verify"]["stride_days"],
-    shell:
-        "floecast predict --weights {input.weights} --store {input.store}"
-        " --statistics {input.statistics} --member {wildcards.member}"
-        " --split validate --stride {params.stride}"
+        " --split {wildcards.split} --stride {params.stride}"
         " --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule calibrate_spread:
     input:
-        members=lambda w: expand(
-            "results/{hemi}/{run}/validation/member_{member}.nc", member=MEMBERS, **w
-        ),
-        store=ancient(validation_store),
-        statistics=ancient("data/store/{hemi}/statistics.nc"),
+        members=hindcast_members("validate"),
+        store=ancient(lambda w: split_store(w.hemi, "validate")),
+        statistics=ancient(layout.STATISTICS),
     output:
-        "models/{hemi}/{run}/spread.json",
+        layout.SPREAD,
     log:
         log_path("calibrate_spread"),
     benchmark:
@@ -113,16 +86,12 @@ rule calibrate_spread:
 
 rule combine_forecast:
     input:
-        members=lambda w: expand(
-            "results/{hemi}/{run}/members/{date}/member_{member}.nc",
-            member=MEMBERS,
-            **w,
-        ),
+        members=lambda w: expand(layout.MEMBER_FORECAST, member=MEMBERS, **w),
         store=forecast_store,
-        statistics="data/store/{hemi}/statistics.nc",
-        spread="models/{hemi}/{run}/spread.json",
+        statistics=layout.STATISTICS,
+        spread=layout.SPREAD,
     output:
-        "results/{hemi}/{run}/forecasts/{date}.nc",
+        layout.FORECAST,
     log:
         log_path("combine_forecast"),
     benchmark:

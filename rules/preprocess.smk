@@ -5,7 +5,7 @@ rule regrid_sic:
     input:
         raw_sic,
     output:
-        "data/interim/{hemi}/obs/sic/{year}.nc",
+        layout.fill(layout.INTERIM_OBS, variable="sic"),
     log:
         log_path("regrid_sic"),
     benchmark:
@@ -27,7 +27,7 @@ rule regrid_atmos:
         raw=raw_atmos,
         partner=raw_wind_partner,
     output:
-        "data/interim/{hemi}/obs/{variable}/{year}.nc",
+        layout.INTERIM_OBS,
     log:
         log_path("regrid_atmos"),
     benchmark:
@@ -40,7 +40,7 @@ rule regrid_atmos:
     params:
         coarsen=COARSEN,
         partner=lambda w, input: f"--partner {input.partner}" if input.partner else "",
-        weights="data/interim/{hemi}/weights",
+        weights=layout.REGRID_WEIGHTS_DIR,
     shell:
         "floecast regrid {wildcards.variable} --hemisphere {wildcards.hemi}"
         " --coarsen {params.coarsen} --raw {input.raw} {params.partner}"
@@ -52,7 +52,7 @@ rule regrid_cmip6:
         raw=raw_cmip6,
         partner=raw_cmip6_wind_partner,
     output:
-        "data/interim/{hemi}/cmip6/{cmip6_run}/{quantity}.nc",
+        layout.INTERIM_CMIP6,
     log:
         log_path("regrid_cmip6"),
     benchmark:
@@ -65,7 +65,7 @@ rule regrid_cmip6:
     params:
         coarsen=COARSEN,
         partner=lambda w, input: f"--partner {input.partner}" if input.partner else "",
-        weights="data/interim/{hemi}/weights",
+        weights=layout.REGRID_WEIGHTS_DIR,
     shell:
         "floecast regrid {wildcards.quantity} --cmip6 --hemisphere {wildcards.hemi}"
         " --coarsen {params.coarsen} --raw {input.raw} {params.partner}"
@@ -77,7 +77,7 @@ rule fit_statistics:
         **{v: (lambda w, v=v: interim(w.hemi, v, TRAIN_YEARS)) for v in ATMOS_VARIABLES},
         sic=lambda w: interim(w.hemi, "sic", TRAIN_YEARS),
     output:
-        "data/store/{hemi}/statistics.nc",
+        layout.STATISTICS,
     log:
         log_path("fit_statistics"),
     benchmark:
@@ -99,11 +99,11 @@ rule fit_statistics:
 # (under a minute at 25 km), and the trend channel reads the years before from interim files.
 rule build_store_obs:
     input:
-        **{v: f"data/interim/{{hemi}}/obs/{v}/{{year}}.nc" for v in ATMOS_VARIABLES},
+        **{v: layout.fill(layout.INTERIM_OBS, variable=v) for v in ATMOS_VARIABLES},
         sic=store_sic_years,
-        statistics="data/store/{hemi}/statistics.nc",
+        statistics=layout.STATISTICS,
     output:
-        directory("data/store/{hemi}/obs/{year}.zarr"),
+        directory(layout.STORE_OBS),
     log:
         log_path("build_store_obs"),
     benchmark:
@@ -125,14 +125,11 @@ rule build_store_obs:
 
 rule build_store_cmip6:
     input:
-        **{
-            v: f"data/interim/{{hemi}}/cmip6/{{cmip6_run}}/{v}.nc"
-            for v in ATMOS_VARIABLES
-        },
-        sic="data/interim/{hemi}/cmip6/{cmip6_run}/sic.nc",
-        statistics="data/store/{hemi}/statistics.nc",
+        **{v: layout.fill(layout.INTERIM_CMIP6, quantity=v) for v in ATMOS_VARIABLES},
+        sic=layout.fill(layout.INTERIM_CMIP6, quantity="sic"),
+        statistics=layout.STATISTICS,
     output:
-        directory("data/store/{hemi}/cmip6_{cmip6_run}/{year}.zarr"),
+        directory(layout.STORE_CMIP6),
     log:
         log_path("build_store_cmip6"),
     benchmark:

@@ -3,16 +3,12 @@
 
 rule plot_forecast:
     input:
-        forecast="results/{hemi}/{run}/forecasts/{date}.nc",
-        members=lambda w: expand(
-            "results/{hemi}/{run}/members/{date}/member_{member}.nc",
-            member=MEMBERS,
-            **w,
-        ),
-        statistics="data/store/{hemi}/statistics.nc",
+        forecast=layout.FORECAST,
+        members=lambda w: expand(layout.MEMBER_FORECAST, member=MEMBERS, **w),
+        statistics=layout.STATISTICS,
     output:
         maps=report(
-            "results/{hemi}/{run}/plots/{date}_maps.png",
+            layout.MAPS_PLOT,
             caption="../report/forecast_maps.rst",
             category="Forecast",
             subcategory="{hemi} {date}",
@@ -23,7 +19,7 @@ rule plot_forecast:
             },
         ),
         extent=report(
-            "results/{hemi}/{run}/plots/{date}_extent.png",
+            layout.EXTENT_PLOT,
             caption="../report/forecast_extent.rst",
             category="Forecast",
             subcategory="{hemi} {date}",
@@ -55,10 +51,10 @@ rule plot_forecast:
 rule egress:
     input:
         forecast=egress_forecast,
-        maps="results/{hemi}/{run}/plots/{date}_maps.png",
-        extent="results/{hemi}/{run}/plots/{date}_extent.png",
+        maps=layout.MAPS_PLOT,
+        extent=layout.EXTENT_PLOT,
     output:
-        "results/{hemi}/{run}/egress/{date}.json",
+        layout.EGRESS_RECEIPT,
     log:
         log_path("egress"),
     benchmark:
@@ -85,10 +81,10 @@ rule egress:
 # On request (not in the default targets): GeoTIFFs for GIS users and a lat/lon copy.
 rule export_forecast:
     input:
-        "results/{hemi}/{run}/forecasts/{date}.nc",
+        layout.FORECAST,
     output:
-        geotiff=directory("results/{hemi}/{run}/export/{date}/geotiff"),
-        latlon="results/{hemi}/{run}/export/{date}/{date}_latlon.nc",
+        geotiff=directory(layout.EXPORT_GEOTIFF_DIR),
+        latlon=layout.EXPORT_LATLON,
     log:
         log_path("export_forecast"),
     benchmark:

@@ -6,11 +6,11 @@ rule train_member:
         # ancient: days appended to the store for new forecasts do not retrain a model run
         store=ancient(training_store),
         pretrain=ancient(pretrain_store),
-        statistics=ancient("data/store/{hemi}/statistics.nc"),
+        statistics=ancient(layout.STATISTICS),
     output:
-        weights="models/{hemi}/{run}/member_{member}/weights.pt",
-        meta="models/{hemi}/{run}/member_{member}/meta.json",
-        history="models/{hemi}/{run}/member_{member}/history.csv",
+        weights=layout.MEMBER_WEIGHTS,
+        meta=layout.MEMBER_META,
+        history=layout.MEMBER_HISTORY,
     log:
         log_path("train_member"),
     benchmark:

@@ -31,7 +31,7 @@ from slurm_cluster import ClusterUnavailable, SlurmCluster, slurm_time
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "config" / "tiny.yaml"
 FORECAST = Path("results/north/tiny/forecasts/2006-07-01.nc")
-GPU_RULES = {"train_member", "predict_member", "hindcast_member", "validation_member"}  # resources: gpu=1
+GPU_RULES = {"train_member", "predict_member", "hindcast_member"}  # resources: gpu=1
 LOCAL_FIRST = ("build_store_obs", "build_store_cmip6")  # --until: ingest and preprocess locally
 PARTITIONS_YAML = "partitions:\n  cpu: {}\n  gpu:\n    max_gpu: 1\n"
 RUN_TIMEOUT_S = 480
@@ -146,7 +146,8 @@ def test_every_planned_job_ran_as_a_slurm_job(slurm_run: SlurmRun) -> None:
 
 def test_gpu_rules_requested_and_got_one_gpu(slurm_run: SlurmRun) -> None:
     jobs = slurm_run.by_rule(*GPU_RULES)
-    assert Counter(slurm_run.rule_of(j) for j in jobs) == {r: 3 for r in GPU_RULES}  # three members each
+    # three members each; the hindcast of each for both splits (validate and test)
+    assert Counter(slurm_run.rule_of(j) for j in jobs) == {"train_member": 3, "predict_member": 3, "hindcast_member": 6}
     for job in jobs:
         assert re.fullmatch(r"gres[:/]gpu[:=]1", job.get("TresPerJob", "")), job  # sbatch --gpus=1
         assert re.match(r"gpu(:[^:(]+)?:1\b", job.get("JOB_GRES", "")), job  # allocated: the node's one GPU

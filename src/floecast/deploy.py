@@ -32,6 +32,8 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from floecast import layout
+
 ENSEMBLE = "ensemble_mean"  # the method the gate compares (floecast.verify.ENSEMBLE)
 LINKS = ("staging", "production")
 HISTORY = "deployments.jsonl"
@@ -153,18 +155,18 @@ def _json_safe(value: Any) -> Any:
 
 def hemisphere_dir(root: str | os.PathLike[str], hemi: str) -> Path:
     """models/<hemi>: the runs, their staging/production links and the history live together."""
-    return Path(root) / "models" / hemi
+    return layout.path(root, layout.MODELS_DIR, hemi=hemi)
 
 
 def scorecard_path(root: str | os.PathLike[str], hemi: str, run: str) -> Path:
     """The run's hindcast scorecard, the only evidence the gate accepts."""
-    return Path(root) / "results" / hemi / run / "verification" / "scorecard.csv"
+    return layout.path(root, layout.SCORECARD, hemi=hemi, run=run)
 
 
 def _check_run(root: str | os.PathLike[str], hemi: str, run: str) -> Path:
     if not run or run in LINKS or "/" in run or run.startswith(".") or run == HISTORY:
         raise DeployError(f"not a run name: {run!r} (a folder name under models/{hemi}/, not staging/production)")
-    folder = hemisphere_dir(root, hemi) / run
+    folder = layout.path(root, layout.RUN_DIR, hemi=hemi, run=run)
     if not folder.is_dir():
         raise RunNotFoundError(f"run {run!r}: no model folder {folder}")
     if not any(folder.glob("member_*")):

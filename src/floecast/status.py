@@ -21,15 +21,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from floecast import deploy
+from floecast import deploy, layout
 from floecast.sources.osisaf import date_from_filename
 
 log = logging.getLogger(__name__)
 NOTIFY_TIMEOUT_S = 60.0
 LOG_TAIL_LINES = 15
 _YEAR_FILE = re.compile(r"^\d{4}\.nc$")
-_DATE_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.nc$")
-_MANIFEST = re.compile(r"^\d{4}(/\d{2})?\.json$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PERIOD = re.compile(r"^\d{4}(/\d{2})?$")
 _PROGRESS = re.compile(r"^(\d+) of (\d+) steps \((\d+)%\) done")
 _RULE_ERROR = re.compile(r"^Error in rule (\S+):\s*$")
 _PARSE_ERROR = re.compile(r"^(\w+(?:Error|Exception)) in (?:file|line) .*$")
@@ -69,11 +69,11 @@ def newest_raw_sic(root: str | os.PathLike[str], source: str, hemi: str) -> str 
 
     Falls back to the file names themselves where no manifest exists (raw data from before manifests).
     """
-    base = Path(root) / "data" / "raw" / source / "ice_conc" / hemi
+    base = layout.path(root, layout.RAW_SIC_DIR, sic_source=source, hemi=hemi)
     if not base.is_dir():
         return None
     days: list[dt.date] = []
-    manifests = [p for p in base.rglob("*.json") if _MANIFEST.match(_relative(p, base))]
+    manifests = [p for p in base.rglob("*.json") if _PERIOD.match(_wildcards(layout.RAW_SIC, p, root).get("period", ""))]
     for manifest in manifests:
         try:
             days += [date_from_filename(name) for name in json.loads(manifest.read_text()).get("files", [])]
@@ -88,6 +88,11 @@ def newest_raw_sic(root: str | os.PathLike[str], source: str, hemi: str) -> str 
     return max(days).isoformat() if days else None
 
 
+def _wildcards(template: str, path: Path, root: str | os.PathLike[str]) -> dict[str, str]:
+    """The wildcards of a file under ``root`` that ``template`` describes (none if it does not)."""
+    return layout.match(template, _relative(path, Path(root))) or {}
+
+
 def _safe(function: Any, *args: Any) -> str | None:
     try:
         return function(*args)
@@ -98,33 +103,36 @@ def _safe(function: Any, *args: Any) -> str | None:
 
 def data_days(root: str | os.PathLike[str], config: Mapping[str, Any], hemi: str) -> dict[str, dict[str, str | None]]:
     """Newest day per input (``<role>:<source>[:<variable>]``) in data/raw and data/interim."""
-    root = Path(root)
     sources = config.get("sources", {})
-    interim = root / "data" / "interim" / hemi / "obs"
     days: dict[str, dict[str, str | None]] = {}
+
+    def interim(variable: str) -> Path:
+        return layout.path(root, layout.INTERIM_OBS_DIR, hemi=hemi, variable=variable)
+
     if "sic" in sources:
         days[f"sic:{sources['sic']}"] = {
             "raw": _safe(newest_raw_sic, root, sources["sic"], hemi),
-            "interim": _safe(_newest_year_file, interim / "sic"),
+            "interim": _safe(_newest_year_file, interim("sic")),
         }
     if "atmos" in sources:
         for variable in config.get("channels", {}).get("atmos", {}):
+            raw = layout.path(root, layout.RAW_ATMOS_DIR, atmos_source=sources["atmos"], variable=variable, hemi=hemi)
             days[f"atmos:{sources['atmos']}:{variable}"] = {
-                "raw": _safe(_newest_year_file, root / "data" / "raw" / sources["atmos"] / variable / hemi),
-                "interim": _safe(_newest_year_file, interim / variable),
+                "raw": _safe(_newest_year_file, raw),
+                "interim": _safe(_newest_year_file, interim(variable)),
             }
     return days
 
 
 def newest_forecasts(root: str | os.PathLike[str], hemi: str) -> dict[str, dict[str, str]]:
-    """Newest forecast file (by init date) of each run under results/<hemi>/<run>/forecasts/."""
+    """Newest forecast file (by init date) of each run (layout.FORECAST)."""
     root = Path(root)
     newest: dict[str, dict[str, str]] = {}
-    for path in sorted((root / "results" / hemi).glob("*/forecasts/*.nc")):
-        match = _DATE_FILE.match(path.name)
-        run = path.parent.parent.name
-        if match and (run not in newest or match.group(1) > newest[run]["date"]):
-            newest[run] = {"run": run, "date": match.group(1), "path": _relative(path, root)}
+    for path in sorted(root.glob(layout.fill(layout.FORECAST, hemi=hemi, run="*", date="*"))):
+        found = _wildcards(layout.FORECAST, path, root)
+        run, date = found.get("run", ""), found.get("date", "")
+        if _DATE.match(date) and (run not in newest or date > newest[run]["date"]):
+            newest[run] = {"run": run, "date": date, "path": _relative(path, root)}
     return newest
 
 
@@ -226,7 +234,7 @@ def last_run(root: str | os.PathLike[str], snakemake_log: str | os.PathLike[str]
 
 
 def _poll_state(root: Path) -> dict[str, Any] | None:
-    path = root / "data" / "poll" / "state.json"
+    path = root / layout.POLL_STATE
     try:
         state = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -250,8 +258,9 @@ def status(
             models = {"staging": None, "production": None}
             warnings.append(str(err))
         for name, run in list(models.items()):
-            if run and not (root / "models" / hemi / run).is_dir():
-                warnings.append(f"{hemi}: {name} points to {run!r}, which has no folder models/{hemi}/{run}")
+            folder = layout.path(root, layout.RUN_DIR, hemi=hemi, run=run) if run else None
+            if folder and not folder.is_dir():
+                warnings.append(f"{hemi}: {name} points to {run!r}, which has no folder {_relative(folder, root)}")
         forecasts = newest_forecasts(root, hemi)
         newest = max(forecasts.values(), key=lambda f: (f["date"], f["run"]), default=None)
         hemispheres[hemi] = {
