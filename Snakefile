@@ -20,13 +20,17 @@ validate(config, os.path.join(workflow.basedir, "config", "schema.yaml"))
 
 # Rules run `floecast` from PATH: this Python's bin/ goes first, so a provisioned
 # environment's Snakemake never runs another environment's floecast.
-envvars:
-    "PATH",
-
-
 os.environ["PATH"] = os.pathsep.join(
     [os.path.dirname(sys.executable), os.environ["PATH"]]
 )
+# With --sdm conda, each env's post-deploy script (envs/*.post-deploy.sh) installs the
+# floecast package of this checkout into the env.
+os.environ["FLOECAST_WORKFLOW"] = workflow.basedir
+
+
+envvars:
+    "PATH",
+    "FLOECAST_WORKFLOW",
 
 
 include: "rules/common.smk"

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conda_envs import CONDA_TO_PIP
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-GPU_RULES = {"train_member", "predict_member", "hindcast_member", "validation_member"}
+GPU_RULES = {"train_member", "predict_member", "hindcast_member"}
 
 
 def run(*cmd: str) -> subprocess.CompletedProcess:
@@ -66,9 +67,6 @@ def _pins(env_file: Path) -> dict[str, str]:
     return dict(d.split("=", 1) for d in deps if isinstance(d, str) and "=" in d)
 
 
-CONDA_TO_PYPI = {"netcdf4": "netcdf4", "matplotlib-base": "matplotlib", "pytorch": "torch"}
-
-
 @pytest.mark.parametrize("env_file", sorted((REPO / "envs").glob("*.yaml")), ids=lambda p: p.name)
 def test_env_pins_agree_with_lock_and_pyproject(env_file: Path) -> None:
     lock = {}
@@ -88,7 +86,7 @@ def test_env_pins_agree_with_lock_and_pyproject(env_file: Path) -> None:
     for conda_name, version in pins.items():
         if conda_name == "python":
             continue
-        name = CONDA_TO_PYPI.get(conda_name, conda_name).lower()
+        name = CONDA_TO_PIP.get(conda_name, conda_name).lower()
         assert name in lower_bounds, f"{env_file.name}: {conda_name} is not a dependency in pyproject.toml"
         as_tuple = lambda v: tuple(int(x) for x in re.findall(r"\d+", v)[:3])  # noqa: E731
         assert as_tuple(version) >= as_tuple(lower_bounds[name]), f"{env_file.name}: {conda_name}={version} below pyproject"
@@ -96,6 +94,18 @@ def test_env_pins_agree_with_lock_and_pyproject(env_file: Path) -> None:
             assert version == "2.13.0"
         else:
             assert lock.get(name) == version, f"{env_file.name}: {conda_name}={version}, lock has {lock.get(name)}"
+
+
+@pytest.mark.parametrize("env_file", sorted((REPO / "envs").glob("*.yaml")), ids=lambda p: p.name)
+def test_env_installs_floecast_through_its_post_deploy_script(env_file: Path) -> None:
+    """Not through a pip section: Snakemake builds the env from a copy of the file in
+    .snakemake/conda/, where a relative path points elsewhere, and pip takes no --no-deps there."""
+    deps = yaml.safe_load(env_file.read_text())["dependencies"]
+    assert "pip" in deps and not [d for d in deps if isinstance(d, dict)], env_file.name
+    script = env_file.with_name(env_file.stem + ".post-deploy.sh")
+    assert script.resolve() == REPO / "envs" / "install-floecast.sh", f"{script.name} is not a link to install-floecast.sh"
+    assert "pip install --no-deps" in script.read_text() and "FLOECAST_WORKFLOW" in script.read_text()
+    assert 'os.environ["FLOECAST_WORKFLOW"] = workflow.basedir' in (REPO / "Snakefile").read_text()
 
 
 def test_every_conda_directive_names_an_existing_env() -> None:

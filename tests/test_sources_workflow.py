@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -67,10 +68,9 @@ def services(tmp_path_factory: pytest.TempPathFactory):
         yield thredds, esgf, cds, opendata
 
 
-@pytest.fixture(scope="module")
-def fetched(services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    thredds, esgf, cds, opendata = services
-    workdir = tmp_path_factory.mktemp("real_sources")
+def write_config(workdir: Path, services) -> Path:
+    """The tiny config switched to the real sources at the local servers' addresses."""
+    thredds, esgf, _, opendata = services
     config = yaml.safe_load((Path(__file__).parent / "config" / "tiny.yaml").read_text())
     config.update(
         run="real",
@@ -85,19 +85,37 @@ def fetched(services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     )
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
-    # cdsapi reads its address and key from the environment (never from the config)
-    env = {"CDSAPI_URL": cds.base_url, "CDSAPI_KEY": CDS_KEY, "CDSAPI_RC": str(workdir / "no-cdsapirc")}
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
+    return configfile
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """os.environ updated for the with-block (Snakemake's jobs inherit it)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
-        snakemake(workdir, *TARGETS, configfile=configfile)
-        yield workdir, configfile
+        yield
     finally:
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def cds_environment(workdir: Path, services) -> AbstractContextManager[None]:
+    """cdsapi reads its address and key from the environment (never from the config)."""
+    cds = services[2]
+    return environment({"CDSAPI_URL": cds.base_url, "CDSAPI_KEY": CDS_KEY, "CDSAPI_RC": str(workdir / "no-cdsapirc")})
+
+
+@pytest.fixture(scope="module")
+def fetched(services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    workdir = tmp_path_factory.mktemp("real_sources")
+    configfile = write_config(workdir, services)
+    with cds_environment(workdir, services):
+        snakemake(workdir, *TARGETS, configfile=configfile)
+        yield workdir, configfile
 
 
 def test_osisaf_days_fetched_gaps_filled(fetched: tuple[Path, Path], services) -> None:

@@ -27,8 +27,12 @@ INIT = "2006-07-01"
 pytestmark = pytest.mark.workflow
 
 
-def snakemake(workdir: Path, *args: str, configfile: Path = TINY, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+def snakemake(
+    workdir: Path, *args: str, configfile: Path = TINY, check: bool = True, path: tuple[Path, ...] = ()
+) -> subprocess.CompletedProcess:
+    """Snakemake on the workflow in ``workdir``; ``path``: folders put first on PATH."""
+    folders = [*path, Path(sys.executable).parent]
+    env = dict(os.environ, PATH=os.pathsep.join([*map(str, folders), os.environ["PATH"]]))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
     cmd += ["--configfile", str(configfile), "--cores", "2", *args]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)

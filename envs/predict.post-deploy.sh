@@ -1,0 +1,1 @@
+install-floecast.sh
