@@ -91,3 +91,11 @@ def test_docs_name_only_rules_that_exist() -> None:
     for doc in (RUNBOOK, OUTPUT_FORMAT, REPO / "README.md"):
         named = set(re.findall(r"`(\w+_member)`", doc.read_text()))  # the member rules (one per GPU job)
         assert named <= rules, f"{doc.name} names rules that do not exist: {named - rules}"
+
+
+def test_runbook_names_each_rules_env() -> None:
+    sections = re.split(r"^### ", RUNBOOK.read_text(), flags=re.MULTILINE)
+    envs = {s.split("\n", 1)[0]: re.findall(r"^- Env \(`--sdm conda`\): `(envs/[\w.]+)`", s, re.MULTILINE) for s in sections}
+    for rule, body in rule_blocks().items():
+        env = re.search(r'conda:\n\s+"\.\./(envs/[\w.-]+\.yaml)"', body).group(1)
+        assert envs.get(rule) == [env], f"runbook, {rule}: its env is {env}"

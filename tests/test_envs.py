@@ -163,15 +163,17 @@ def test_each_env_lists_what_its_rules_import(tiny_in_envs: CondaRun, sources_in
     """A module the floecast code imports comes from a package its env file lists itself, not
     only as another package's dependency (which a later version may drop)."""
     env_files = _env_names()
-    problems = set()
+    unlisted: dict[tuple[str, str], set[str]] = {}
     for record in _records(tiny_in_envs, sources_in_envs):
         name = json.loads((Path(record["prefix"]) / "conda-meta/emulated.json").read_text())["name"]
         listed = listed_distributions(env_files[name])
         for importer, module in record["imports"]:
             dist = distribution_of(module)
             if dist not in listed:
-                problems.add(
-                    f"envs/{env_files[name].name}: floecast {' '.join(record['argv'][:2])}: {importer} imports {module} "
-                    f"(distribution {dist}), which the env file does not list"
-                )
-    assert not problems, "\n".join(sorted(problems))
+                step = f"floecast {record['argv'][0]}" if record["argv"] else "floecast"
+                unlisted.setdefault((env_files[name].name, str(dist)), set()).add(f"{importer} in {step}")
+    problems = [
+        f"envs/{env} does not list {dist}, which the rules' code imports ({', '.join(sorted(where))})"
+        for (env, dist), where in sorted(unlisted.items())
+    ]
+    assert not problems, "\n".join(problems)
