@@ -74,7 +74,7 @@ def _job_name(name):
 
 
 def log_path(name):
-    """logs/<rule>/<wildcards>.log, one per job."""
+    """The log of each job of rule ``name``, named by its wildcards (layout.LOG)."""
     return layout.fill(layout.LOG, rule=name, job=_job_name(name))
 
 

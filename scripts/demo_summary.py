@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pandas as pd
 
+from floecast import layout
 from floecast.config import load
 from floecast.verify import skill_summary
 
@@ -14,13 +14,13 @@ from floecast.verify import skill_summary
 def main(config_path: str) -> int:
     config = load(config_path)
     for hemi in config["hemispheres"]:
-        results = Path("results") / hemi / config["run"]
+        values = {"hemi": hemi, "run": config["run"], "date": config["date"]}
         paths = {
-            "forecast": results / "forecasts" / f"{config['date']}.nc",
-            "maps": results / "plots" / f"{config['date']}_maps.png",
-            "extent plot": results / "plots" / f"{config['date']}_extent.png",
-            "scorecard": results / "verification" / "scorecard.csv",
-            "skill plot": results / "verification" / "skill.png",
+            "forecast": layout.path(".", layout.FORECAST, **values),
+            "maps": layout.path(".", layout.MAPS_PLOT, **values),
+            "extent plot": layout.path(".", layout.EXTENT_PLOT, **values),
+            "scorecard": layout.path(".", layout.SCORECARD, **values),
+            "skill plot": layout.path(".", layout.SKILL_PLOT, **values),
         }
         for label, path in paths.items():
             print(f"{label:>12}: {path}{'' if path.exists() else '  (missing)'}")
