@@ -7,10 +7,16 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
-from servers.esgf import MRI_SICONCA, EsgfTestbed, IndexNode, publish_sample
+import xarray as xr
+from servers.esgf import MODEL_COAST_LAT, MRI_SICONCA, EsgfTestbed, IndexNode, publish_sample
 
+from floecast.grid import Ease2Grid
+from floecast.io import DailyReader
+from floecast.preprocess import regrid_cmip6_sic
+from floecast.sources.cmip6 import assemble_run
 from floecast.sources.esgf import (
     EsgfError,
     EsgfFile,
@@ -18,10 +24,13 @@ from floecast.sources.esgf import (
     default_grid_label,
     download_file,
     experiments_for_years,
+    fetch_variable,
     files_for_years,
     parse_filename,
     search_files,
 )
+from floecast.sources.synthetic import idealised_land
+from floecast.store import coast_fill_share
 
 MRI_TITLES = [f"siconca_SIday_MRI-ESM2-0_{exp}_r1i1p1f1_gn_{start}-{end}.nc" for exp, start, end in MRI_SICONCA]
 BOTH = ["historical", "ssp245"]
@@ -344,3 +353,40 @@ def test_search_keeps_the_newest_version_and_skips_unusable_records(tmp_path: Pa
         (found,) = search_files(own.index.base_url, "EC-Earth3", "r10i1p1f1", "historical", "SIday", "siconca", "gr")
         assert found.version == "20200918" and found.instance_id == new.instance_id
         assert found.urls == (new.urls[own.primary.name],) and found.checksum == new.sha256
+
+
+# --- a model coastline unlike the observations' -------------------------------------------
+
+
+def test_model_land_that_is_observed_ocean_is_filled_from_the_nearest_model_ocean(tmp_path: Path) -> None:
+    """The ESGF path end to end (search, download, assembly, regridding, the store's accounting) for a
+    model whose land reaches south of MODEL_COAST_LAT: its SIC is missing where the observations have
+    ocean. Those cells take the nearest model-ocean value, and the share filled is recorded."""
+    grid = Ease2Grid("north", 27)
+    with EsgfTestbed(tmp_path / "esgf") as own:
+        own.publish("siconca", "MRI-ESM2-0", "r1i1p1f1", "historical", "20140101", "20141231", coverage="north")
+        paths = fetch_variable(own.index.url, "MRI-ESM2-0", "r1i1p1f1", "siconca", 2014, 2014, tmp_path / "files")
+    assemble_run(paths, "siconca", 2014, 2014, "north", tmp_path / "raw.nc")
+    regrid_cmip6_sic(tmp_path / "raw.nc", tmp_path / "sic.nc", grid)
+
+    with xr.open_dataset(tmp_path / "sic.nc") as ds:
+        sic, source_land = ds["sic"].values, ds["source_land"].values.astype(bool)
+    lon, lat = grid.lonlat
+    observed_land = idealised_land(lon, lat, "north")
+    assert np.isfinite(sic).all() and 0.0 <= sic.min() and sic.max() <= 1.0
+    # the model's land is the cells whose source points all lie south of its coast
+    assert source_land[lat < MODEL_COAST_LAT - 5].all() and not source_land[lat > MODEL_COAST_LAT + 5].any()
+    mismatch = source_land & ~observed_land
+    assert mismatch.sum() > 10  # observed ocean that the model calls land
+    # each filled cell holds the value of its nearest model-ocean cell, day by day
+    yy, xx = np.nonzero(~source_land)
+    for y, x in zip(*np.nonzero(mismatch), strict=False):
+        nearest = np.argmin((yy - y) ** 2 + (xx - x) ** 2)
+        np.testing.assert_array_equal(sic[:, y, x], sic[:, yy[nearest], xx[nearest]])
+
+    reader = DailyReader([tmp_path / "sic.nc"], "sic")
+    try:
+        share = coast_fill_share(reader, observed_land)
+    finally:
+        reader.close()
+    assert share == pytest.approx(mismatch.sum() / (~observed_land).sum(), abs=1e-4)

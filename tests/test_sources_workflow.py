@@ -1,7 +1,8 @@
 """The workflow's ingest and preprocess rules on real protocols: OSI-SAF over a local
 THREDDS fileServer, ERA5 through cdsapi from a local CDS server (its newest day filled
 from a local ECMWF open-data server), and CMIP6 over a local ESGF index with two data
-nodes. A second run fetches nothing."""
+nodes, from a model whose land differs from the observations' (its pretraining store part
+is built). A second run fetches nothing."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ TARGETS = [
     "data/interim/north/obs/t2m/2021.nc",
     "data/interim/north/obs/u10/2019.nc",
     "data/interim/north/cmip6/MRI-ESM2-0_r1i1p1f1/sic.nc",
+    "data/store/north/cmip6_MRI-ESM2-0_r1i1p1f1/2014.zarr",
 ]
 CDS_KEY = "00000000-test-key-0000"
 
@@ -63,8 +65,9 @@ def services(tmp_path_factory: pytest.TempPathFactory):
             if day != NOT_PUBLISHED:
                 rel = osisaf_url("", "north", day).lstrip("/")
                 write_osisaf_file(thredds.path(rel), full, day, sic, status)
-        esgf.publish("siconca", "MRI-ESM2-0", "r1i1p1f1", "historical", "20140101", "20141231")
-        esgf.publish("siconca", "MRI-ESM2-0", "r1i1p1f1", "ssp245", "20150101", "20151231")
+        for variable in ("siconca", "tas", "uas", "vas"):  # on a grid covering the north, its land south of 60N
+            esgf.publish(variable, "MRI-ESM2-0", "r1i1p1f1", "historical", "20140101", "20141231", coverage="north")
+            esgf.publish(variable, "MRI-ESM2-0", "r1i1p1f1", "ssp245", "20150101", "20151231", coverage="north")
         yield thredds, esgf, cds, opendata
 
 
@@ -154,7 +157,12 @@ def test_cmip6_from_esgf(fetched: tuple[Path, Path]) -> None:
         assert days[0] == "2014-01-01" and days[-1] == "2015-12-31" and len(days) == 730
         sic = ds["sic"].values
         assert np.nanmin(sic) >= 0 and np.nanmax(sic) <= 1  # CMIP6 percent -> fraction
-        assert np.isfinite(sic).any()
+        # the model's land (south of its coast at 60N) is filled from its nearest ocean cells
+        assert np.isfinite(sic).all() and ds["source_land"].values.any()
+    with xr.open_zarr(workdir / TARGETS[5]) as part:
+        share = part.attrs["coast_fill_share"]
+        assert 0.05 < share["sic"] < 0.9 and share["t2m"] == share["u10"] == 0.0  # atmosphere: defined everywhere
+        assert np.isfinite(part["sic"].values).all()
 
 
 def test_era5_fetched_regridded_rotated(fetched: tuple[Path, Path], services) -> None:
@@ -176,8 +184,8 @@ def test_era5_fetched_regridded_rotated(fetched: tuple[Path, Path], services) ->
         assert ds["u10"].shape == (1, *grid.shape) and np.isfinite(ds["u10"].values).all()
     assert list((workdir / "data/interim/north/weights").glob("weights_*.npz"))  # cached once per source grid
     submitted = [r for r in cds.records if r.method == "POST" and r.path.endswith("/execution")]
-    # t2m 2021-01, u10 and v10 for 2019-12 (for the u10 rotation, v10 is fetched too)
-    assert len(submitted) == 3
+    # t2m 2021-01, u10 and v10 for 2019-12 (for the u10 rotation, v10 is fetched too), t2m 2019-12 (statistics)
+    assert len(submitted) == 4
     logs = "".join(p.read_text() for p in (workdir / "logs").rglob("*.log"))
     assert CDS_KEY not in logs
 

@@ -96,6 +96,22 @@ def test_scorecard_and_plots(tiny_run: Path) -> None:
         assert (tiny_run / RESULTS / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_pretraining_runs_where_the_models_coastline_differs(tiny_run: Path) -> None:
+    """The synthetic climate model's coast lies further north than the observations': its SIC is
+    missing on observed ocean cells, which take the nearest model-ocean value; the share is recorded
+    in each part of its store and in every member's meta.json."""
+    with xr.open_dataset(tiny_run / "data/interim/north/cmip6/SYN-ESM_r1i1p1f1/sic.nc") as ds:
+        assert ds["source_land"].values.any() and np.isfinite(ds["sic"].values).all()
+    parts = sorted((tiny_run / "data/store/north/cmip6_SYN-ESM_r1i1p1f1").glob("*.zarr"))
+    shares = []
+    for part in parts:
+        with xr.open_zarr(part) as store:
+            shares.append(store.attrs["coast_fill_share"])
+    assert len(parts) == 2 and shares[0] == shares[1] and 0 < shares[0]["sic"] < 0.2
+    meta = json.loads((tiny_run / "models/north/tiny/member_0/meta.json").read_text())
+    assert meta["pretrain_coast_fill_share"] == {"data/store/north/cmip6_SYN-ESM_r1i1p1f1": shares[0]}
+
+
 def test_rerun_is_a_no_op(tiny_run: Path) -> None:
     assert "Nothing to be done" in snakemake(tiny_run, "-n").stdout
 

@@ -22,6 +22,7 @@ from scipy.ndimage import uniform_filter1d
 
 from floecast import __version__, regrid
 from floecast.channels import DEFAULT_ATMOS, AtmosChannel
+from floecast.fill import fill_from_nearest
 from floecast.grid import BASE_SIZE, Ease2Grid, coarsen_blocks
 from floecast.io import read_variable, write_netcdf
 from floecast.sources.cmip6 import CANONICAL_TO_CMIP6, read_cmip6_variable
@@ -122,9 +123,14 @@ def _latlon_dims(da: xr.DataArray) -> tuple[str, str] | None:
     return (lat, lon) if lat and lon else None
 
 
-def _regridded(da: xr.DataArray, path: str | Path, grid: Ease2Grid, cache_dir: str | Path | None = None) -> np.ndarray:
+def _regridded(
+    da: xr.DataArray, path: str | Path, grid: Ease2Grid, cache_dir: str | Path | None = None, skip_nan: bool = False
+) -> np.ndarray:
     """(time, y, x) float32 on ``grid``: passed through if already on it, else from lat/lon, bilinear or
-    area-conservative where the source cells are larger than the target cells."""
+    area-conservative where the source cells are larger than the target cells (``skip_nan``: the weights
+    of a source's NaN cells are shared out among its defined cells, see :func:`regrid.apply`).
+
+    A target cell outside the source's area is an error naming the file: no fill may hide it."""
     if "yc" in da.dims and "xc" in da.dims:
         _check_grid(path, da.shape, grid)
         return da.transpose("time", "yc", "xc").values.astype(np.float32)
@@ -132,7 +138,14 @@ def _regridded(da: xr.DataArray, path: str | Path, grid: Ease2Grid, cache_dir: s
     if dims is None:
         raise ValueError(f"{path}: cannot regrid dims {da.dims}: expected (yc, xc) or latitude/longitude")
     weights = regrid.cached_weights(da[dims[0]].values, da[dims[1]].values, grid, cache_dir, method="auto")
-    return regrid.apply(weights, da.transpose("time", *dims).values, grid)
+    outside = ~regrid.covered(weights, grid)
+    if outside.any():
+        lat = da[dims[0]].values
+        raise ValueError(
+            f"{path}: the source ({float(np.min(lat)):g}..{float(np.max(lat)):g} degrees of latitude) does not cover "
+            f"{int(outside.sum())} of the {outside.size} EASE2 cells (source area too small?)"
+        )
+    return regrid.apply(weights, da.transpose("time", *dims).values, grid, skip_nan=skip_nan)
 
 
 def _read_atmos(raw_path: str | Path, variable: str, cmip6: bool) -> xr.DataArray:
@@ -171,16 +184,35 @@ def regrid_atmos(
     _write_interim(ds, out_path)
 
 
+def fill_source_land(values: np.ndarray, path: str | Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Cells the source never defines (its land) filled from the nearest cell it defines, day by day.
+
+    Returns the filled (time, y, x) values and the (y, x) mask of filled cells. A cell the source
+    defines on some days but not on others is a gap in its data, not land: an error naming the day.
+    """
+    defined = np.isfinite(values)
+    source_land = ~defined.any(axis=0)
+    gaps = ~defined & ~source_land
+    if gaps.any():
+        day = int(np.flatnonzero(gaps.reshape(len(values), -1).any(axis=1))[0])
+        raise ValueError(f"{path}: {name} is missing on day {day} of the file in cells it defines on other days")
+    return fill_from_nearest(values, source_land), source_land
+
+
+SOURCE_LAND_ATTRS = {"long_name": "cells the source never defines (its land), filled from the nearest defined cell"}
+
+
 def regrid_cmip6_sic(raw_path: str | Path, out_path: str | Path, grid: Ease2Grid, cache_dir: str | Path | None = None) -> None:
-    """CMIP6 ``siconca`` onto EASE2; the model's land is where SIC is never defined."""
+    """CMIP6 ``siconca`` onto EASE2. The model's land (where SIC is never defined) differs from the
+    observations': it takes the SIC of the nearest model-ocean cell (``source_land`` records where),
+    so every cell the observations call ocean has a value."""
     da = read_cmip6_variable(raw_path, "siconca")
-    values = _regridded(da, raw_path, grid, cache_dir)
-    land = ~np.isfinite(values).any(axis=0)
+    values, source_land = fill_source_land(_regridded(da, raw_path, grid, cache_dir, skip_nan=True), raw_path, "siconca")
     ds = xr.Dataset(
         {
             "sic": (("time", "yc", "xc"), values, {"units": "1"}),
             "filled": (("time",), np.zeros(len(da["time"]), np.int8)),
-            "land": (("yc", "xc"), land.astype(np.int8)),
+            "source_land": (("yc", "xc"), source_land.astype(np.int8), SOURCE_LAND_ATTRS),
         },
         coords={"time": da["time"].values, **grid.coords()},
     )

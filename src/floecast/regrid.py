@@ -266,14 +266,30 @@ def weights_for(
     return cached_weights(src_lat, src_lon, grid, cache_dir, method=method, samples=samples)
 
 
-def apply(weights: sp.csr_matrix, fields: np.ndarray, grid: Ease2Grid, batch: int = 32) -> np.ndarray:
+def covered(weights: sp.csr_matrix, grid: Ease2Grid) -> np.ndarray:
+    """(y, x) bool: target cells the source covers (cells with weights)."""
+    return (np.diff(sp.csr_matrix(weights).indptr) > 0).reshape(grid.shape)
+
+
+def _matvec(weights: sp.csr_matrix, field: np.ndarray, row: np.ndarray) -> None:
+    """row += weights @ field, in place where scipy allows it."""
+    ntarget, nsource = weights.shape
+    if _csr_matvec is None:
+        row += weights @ field
+    else:  # y += A x in place: no temporary and no copy per field
+        _csr_matvec(ntarget, nsource, weights.indptr, weights.indices, weights.data, field, row)
+
+
+def apply(weights: sp.csr_matrix, fields: np.ndarray, grid: Ease2Grid, batch: int = 32, skip_nan: bool = False) -> np.ndarray:
     """Regrid (time, lat, lon) fields to (time, y, x) float32; cells without weights are NaN.
 
     Float32 weights and data (no float64 copy of the input), one sparse product per field written straight
     into the output, and the input converted ``batch`` fields at a time, so memory stays at the output plus
     one batch whatever the input's dtype or layout. (Several fields per product, as columns, measured 2x
     slower here: the transposes cost more than they save.) A NaN in a source cell with weight reaches the
-    target cell.
+    target cell, unless ``skip_nan``: then the weights of the finite source cells are renormalised (an
+    ocean field's mean over the sea part of a coastal cell) and only a target cell whose source cells are
+    all NaN is NaN. That costs a second product per field with NaNs.
     """
     weights = sp.csr_matrix(weights, dtype=np.float32)
     ntarget, nsource = weights.shape
@@ -281,15 +297,22 @@ def apply(weights: sp.csr_matrix, fields: np.ndarray, grid: Ease2Grid, batch: in
     out = np.empty((ntime, ntarget), dtype=np.float32)
     # rows without weights (known from the CSR layout, no weights.sum): NaN; the product adds to the rest
     start_row = np.where(np.diff(weights.indptr) > 0, np.float32(0), np.float32(np.nan))
+    share = np.empty(ntarget, np.float32)
     for start in range(0, ntime, batch):
         chunk = np.ascontiguousarray(fields[start : start + batch], dtype=np.float32).reshape(-1, nsource)
         block = out[start : start + len(chunk)]
         block[...] = start_row
         for row, field in zip(block, chunk, strict=True):
-            if _csr_matvec is None:
-                row += weights @ field
-            else:  # y += A x in place: no temporary and no copy per field
-                _csr_matvec(ntarget, nsource, weights.indptr, weights.indices, weights.data, field, row)
+            finite = np.isfinite(field) if skip_nan else None
+            if finite is None or finite.all():
+                _matvec(weights, field, row)
+                continue
+            _matvec(weights, np.where(finite, field, np.float32(0)), row)
+            share[...] = 0
+            _matvec(weights, finite.astype(np.float32), share)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                row /= share
+            row[share < 1e-6] = np.nan
     return out.reshape(ntime, *grid.shape)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from floecast import __version__, layout
 from floecast.channels import InputSpec
 from floecast.io import DailyReader, atomic_path
 
+log = logging.getLogger(__name__)
 SIC_STEPS = 250  # uint8 SIC: value / 250, at most 0.002 from the stored fraction
 
 
@@ -65,6 +67,17 @@ def store_span(paths: str | Path | Sequence[str | Path]) -> tuple[pd.Timestamp, 
     parts = store_parts(paths)
     with xr.open_zarr(parts[0], consolidated=True) as first, xr.open_zarr(parts[-1], consolidated=True) as last:
         return pd.Timestamp(first["time"].values[0]), pd.Timestamp(last["time"].values[-1])
+
+
+def coast_fill_by_dataset(paths: Sequence[str | Path]) -> dict[str, dict[str, float]]:
+    """Each dataset folder's share of ocean cells filled from its source's nearest ocean cell, per
+    variable (``coast_fill_share`` of its first part; every part of a run has the same coastline)."""
+    shares: dict[str, dict[str, float]] = {}
+    for part in store_parts(paths):
+        if str(part.parent) not in shares:
+            with xr.open_zarr(part, consolidated=True) as ds:
+                shares[str(part.parent)] = dict(ds.attrs.get("coast_fill_share", {}))
+    return shares
 
 
 def linear_trend(previous: np.ndarray, fallback: np.ndarray) -> np.ndarray:
@@ -220,8 +233,13 @@ def build_year_store(
                 put(trend, region, np.where(land, 0.0, np.nan_to_num(values)).astype(np.float32))
 
             store_hash = hashlib.sha256("".join(f"{k}:{digests[k].hexdigest()}" for k in sorted(digests)).encode()).hexdigest()
+            coast = {"sic": coast_fill_share(sic_reader, land)}
+            coast.update({name: coast_fill_share(reader, land) for name, reader in readers.items()})
+            if any(coast.values()):
+                log.info("%s: share of ocean cells filled from the source's nearest ocean cell: %s", out_path, coast)
             group.attrs.update(
                 {
+                    "coast_fill_share": coast,
                     "hemisphere": hemisphere,
                     "year": year,
                     "cell_area_km2": cell_area_km2,
@@ -240,6 +258,16 @@ def build_year_store(
             reader.close()
         stats.close()
     return store_hash
+
+
+def coast_fill_share(reader: DailyReader, land: np.ndarray) -> float:
+    """Share of the observations' ocean cells that the source of ``reader``'s files does not define
+    (its own land) and that were filled from its nearest defined cell (their ``source_land``)."""
+    ds = reader.sources[0][2]
+    if "source_land" not in ds:
+        return 0.0
+    ocean = ~land
+    return round(float((ds["source_land"].values.astype(bool) & ocean).sum() / max(int(ocean.sum()), 1)), 4)
 
 
 def _require_all(

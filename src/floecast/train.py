@@ -31,7 +31,7 @@ from floecast.channels import InputSpec
 from floecast.dataset import SampleStore
 from floecast.io import atomic_path
 from floecast.model import UNet
-from floecast.store import store_parts
+from floecast.store import coast_fill_by_dataset, store_parts
 
 CHECKPOINT = "checkpoint.pt"
 # fault injection for the resume test: the process kills itself (SIGKILL) after this many
@@ -352,6 +352,8 @@ def train_member(
         "obs_store_sha256": obs.attrs.get("content_sha256"),
         "obs_store_parts": obs.attrs["parts"],
         "pretrain_stores": sorted({str(Path(p).parent) for p in pretrain_stores}),
+        # per run: the share of observed-ocean cells the climate model calls land, filled from its nearest ocean
+        "pretrain_coast_fill_share": coast_fill_by_dataset(pretrain_stores) if pretrain_stores else {},
         "floecast_version": __version__,
         "torch_version": torch.__version__,
         "python": platform.python_version(),

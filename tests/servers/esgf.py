@@ -238,17 +238,42 @@ def cmip6_filename(variable: str, source: str, experiment: str, member: str, gri
     return f"{variable}_{CMOR[variable][0]}_{source}_{experiment}_{member}_{grid}_{start}-{end}.nc"
 
 
+# The fixture's grids: "sample" (3 x 4 cells, small enough for 250 years of days) and "north", a 5-degree
+# grid covering every cell of the northern EASE2 grid, with the model's own land: its sea-ice fields
+# are missing (the CMOR fill value) south of MODEL_COAST_LAT, where the observations have ocean too.
+GRIDS = {
+    "sample": (np.array([70.0, 75.0, 80.0]), np.array([0.0, 90.0, 180.0, 270.0])),
+    "north": (np.arange(12.5, 90.0, 5.0), np.arange(0.0, 360.0, 5.0)),
+}
+MODEL_COAST_LAT = 60.0
+
+
+def model_land(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """The fixture model's land on the "north" grid (lat, lon): everything south of MODEL_COAST_LAT."""
+    return np.broadcast_to((np.asarray(lat) < MODEL_COAST_LAT)[:, None], (np.size(lat), np.size(lon)))
+
+
 def write_cmip6_file(
-    path: Path, variable: str, source: str, experiment: str, member: str, grid: str, start: str, end: str, version: str
+    path: Path,
+    variable: str,
+    source: str,
+    experiment: str,
+    member: str,
+    grid: str,
+    start: str,
+    end: str,
+    version: str,
+    coverage: str = "sample",
 ) -> None:
-    """A small CMIP6 file (3 x 4 lat/lon cells, one value per day) with the CMOR layout and global attributes."""
+    """A small CMIP6 file (one value per day on the ``coverage`` grid of GRIDS) with the CMOR layout and
+    global attributes."""
     table, realm, units, standard_name, long_name, height = CMOR[variable]
     institution = INSTITUTION.get(source, source)
     first = dt.date(int(start[:4]), int(start[4:6]), int(start[6:8]))
     last = dt.date(int(end[:4]), int(end[4:6]), int(end[6:8]))
     epoch = dt.date(1850, 1, 1)
     days = np.arange((first - epoch).days, (last - epoch).days + 1, dtype=np.float64)
-    lat, lon = np.array([70.0, 75.0, 80.0]), np.array([0.0, 90.0, 180.0, 270.0])
+    lat, lon = GRIDS[coverage]
     rng = np.random.default_rng(int(hashlib.sha256(path.name.encode()).hexdigest()[:8], 16))
     season = np.cos(2 * np.pi * (days % 365.25) / 365.25)[:, None, None]
     noise = rng.normal(0.0, 1.0, (days.size, lat.size, lon.size))
@@ -257,6 +282,8 @@ def write_cmip6_file(
     values = np.round(base + noise, 1)
     if variable == "siconca":
         values = np.clip(values, 0.0, 100.0)
+        if coverage == "north":
+            values = np.where(model_land(lat, lon)[None], 1e20, values)
     path.parent.mkdir(parents=True, exist_ok=True)
     with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
         nc.setncatts(
@@ -331,15 +358,17 @@ class EsgfTestbed:
         nodes: tuple[DataNode, ...] | None = None,
         latest: bool = True,
         checksum_type: str = "SHA256",
+        coverage: str = "sample",
     ) -> PublishedFile:
-        """Write a fixture file and publish it on ``nodes`` (the first holds the original; default both)."""
+        """Write a fixture file (on the ``coverage`` grid of GRIDS) and publish it on ``nodes`` (the first
+        holds the original; default both)."""
         nodes = nodes or (self.primary, self.replica)
         title = cmip6_filename(variable, source, experiment, member, grid, start, end)
         table = CMOR[variable][0]
         institution, activity = INSTITUTION.get(source, source), ACTIVITY[experiment]
         drs = f"CMIP6/{activity}/{institution}/{source}/{experiment}/{member}/{table}/{variable}/{grid}/v{version}"
         path = self.workdir / drs / title
-        write_cmip6_file(path, variable, source, experiment, member, grid, start, end, version)
+        write_cmip6_file(path, variable, source, experiment, member, grid, start, end, version, coverage)
         data = path.read_bytes()
         dataset = drs.replace("/", ".")
         published = PublishedFile(title, path, hashlib.sha256(data).hexdigest(), len(data), f"{dataset}.{title}")

@@ -38,6 +38,7 @@ from floecast.sources.osisaf import STATUS_LAND, osisaf_filename, write_osisaf_f
 SPINUP_DAYS = 200  # memory of the slowest gridded process (d) is ~20 days
 EXTENT_SPINUP_DAYS = 1500  # the extent anomaly remembers ~90 days
 ICE_THRESHOLD = 0.15
+CMIP6_COAST_SHIFT_DEG = 2.0
 
 
 @dataclass(frozen=True)
@@ -59,16 +60,18 @@ class SyntheticParams:
     edge_width_deg: float = 1.2
     retrieval_noise: float = 0.02
     length_scale_km: float = 700.0
+    coast_shift_deg: float = 0.0  # a model's own coastline: the wavy coast moved poleward
 
 
-def idealised_land(lon: np.ndarray, lat: np.ndarray, hemisphere: str) -> np.ndarray:
-    """Boolean land mask of the idealised geography."""
+def idealised_land(lon: np.ndarray, lat: np.ndarray, hemisphere: str, coast_shift_deg: float = 0.0) -> np.ndarray:
+    """Boolean land mask of the idealised geography; ``coast_shift_deg`` moves the wavy coast poleward
+    (a climate model's coarser, different coastline)."""
     if hemisphere != "north":
         raise ValueError(
             "the synthetic source is calibrated on the NSIDC Northern Hemisphere record only; "
             "use hemispheres: [north] with the synthetic source"
         )
-    coast = 69.0 + 2.5 * np.cos(np.radians(3 * lon)) + 1.5 * np.sin(np.radians(5 * lon))
+    coast = 69.0 + coast_shift_deg + 2.5 * np.cos(np.radians(3 * lon)) + 1.5 * np.sin(np.radians(5 * lon))
     land = lat < coast
     atlantic = (lon > -62) & (lon < 12) & (lat > 40)
     bering = ((lon > 162) | (lon < -158)) & (lat > 50)
@@ -148,7 +151,7 @@ def simulate(grid: Ease2Grid, start: dt.date, end: dt.date, params: SyntheticPar
     dates = pd.date_range(start, end, freq="D")
     spin = pd.date_range(dates[0] - pd.Timedelta(days=SPINUP_DAYS), dates[-1], freq="D")
     lon, lat = grid.lonlat
-    land = idealised_land(lon, lat, grid.hemisphere)
+    land = idealised_land(lon, lat, grid.hemisphere, params.coast_shift_deg)
     sigma = params.length_scale_km * 1000.0 / grid.cell_m / 2.0
     shape = grid.shape
 
@@ -204,12 +207,14 @@ def simulate(grid: Ease2Grid, start: dt.date, end: dt.date, params: SyntheticPar
 
 
 def cmip6_like_params(seed: int, member_index: int) -> SyntheticParams:
-    """The same generator as a biased climate-model run: more ice, colder, own weather."""
+    """The same generator as a biased climate-model run: more ice, colder, own weather, and its own
+    coastline (2 degrees further north, as a coarse model's land differs from the observations')."""
     return SyntheticParams(
         seed=seed + 1000 + member_index,
         extent_bias_km2=0.8e6,
         temperature_bias_k=-1.0,
         replay_observed_anomaly=False,
+        coast_shift_deg=CMIP6_COAST_SHIFT_DEG,
     )
 
 
