@@ -1,13 +1,25 @@
-"""Regridding onto EASE2 from regular latitude/longitude grids (ERA5, CMIP6) and projected polar grids (OSI-SAF).
+"""Regridding onto EASE2 from regular latitude/longitude grids (ERA5, CMIP6), curvilinear ocean grids (ORCA025
+and the CMIP6 models' native ocean grids: 2-D latitude/longitude, tripolar with a north fold) and projected polar
+grids (OSI-SAF).
 
 Weights are computed once per (source grid, target grid, method) as a sparse matrix of shape (target cells,
 source cells), cached on disk, and applied to every time step as a float32 sparse product, so a year of daily
 fields costs one weight build plus one cheap product per day instead of a full re-interpolation per day.
 
-Methods: ``bilinear`` (point values at the cell centres; for sources as fine as or finer than the target) and
-``conservative`` (area shares of the source cells in each equal-area EASE2 cell, estimated by subsampling; keeps
-area integrals such as sea-ice area when the source is coarser than the target). ``method="auto"`` picks by the
-source spacing. Winds are rotated from east/north to the EASE2 x/y axes.
+Methods for latitude/longitude grids: ``bilinear`` (point values at the cell centres; for sources as fine as or
+finer than the target) and ``conservative`` (area shares of the source cells in each equal-area EASE2 cell,
+estimated by subsampling; keeps area integrals such as sea-ice area when the source is coarser than the target).
+``method="auto"`` picks by the source spacing.
+
+Curvilinear grids have no axes to bracket, so their weights come from a nearest-neighbour search on the sphere
+(a k-d tree of the source cell centres as unit vectors, which knows no seam, pole or fold): ``nearest`` (each
+target cell takes its nearest source cell) and ``conservative`` (each target cell's equal-area subpoints take
+their nearest source cell, i.e. the source cells are their Voronoi cells on the sphere; where the source is finer
+than the target the subpoints are made dense enough to reach every source cell, so the weights are a box average
+in that case and area shares of the larger source cells in the other). ``auto`` is ``conservative``. A subpoint
+farther from its nearest source centre than 1.5 times the local source spacing lies outside the source.
+
+Winds are rotated from east/north to the EASE2 x/y axes.
 """
 
 from __future__ import annotations
@@ -28,9 +40,13 @@ except ImportError:  # pragma: no cover - a future scipy may move it; ``@`` give
     _csr_matvec = None
 
 METHODS = ("bilinear", "conservative")
+CURVILINEAR_METHODS = ("nearest", "conservative")
 WEIGHTS_FORMAT = 2  # bump when the weights computed for the same grids change
 DEFAULT_SAMPLES = 8  # per axis: 64 subpoints per EASE2 cell, area shares to about 1/64 of a cell
-KM_PER_DEGREE = np.pi * 6371.0 / 180.0
+EARTH_RADIUS_KM = 6371.0
+KM_PER_DEGREE = np.pi * EARTH_RADIUS_KM / 180.0
+MAX_SAMPLES = 32  # per axis, for a curvilinear source much finer than the target
+OUTSIDE_SPACINGS = 1.5  # a point farther than this many local source spacings from the source is outside it
 
 
 def _normalised_longitudes(lon: np.ndarray) -> np.ndarray:
@@ -212,7 +228,91 @@ def choose_method(src_lat: np.ndarray, src_lon: np.ndarray, grid: Ease2Grid) -> 
     return "conservative" if spacing > grid.cell_m / 1000.0 else "bilinear"
 
 
+# --- curvilinear sources (2-D latitude/longitude) ------------------------------------------------
+
+
+def _unit_vectors(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """(n, 3) points on the unit sphere."""
+    lon, lat = np.radians(np.ravel(lon).astype(np.float64)), np.radians(np.ravel(lat).astype(np.float64))
+    return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=1)
+
+
+def _chord_to_km(chord: np.ndarray) -> np.ndarray:
+    return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(np.asarray(chord) / 2.0, 0.0, 1.0))
+
+
+def curvilinear_spacing_km(src_lat: np.ndarray, src_lon: np.ndarray) -> np.ndarray:
+    """(ny, nx): each source cell's spacing, the largest distance to its neighbours along either grid axis.
+
+    Duplicated points (ORCA's halo columns, the rows either side of the north fold) have a zero distance to
+    their twin, which the maximum ignores."""
+    xyz = _unit_vectors(src_lon, src_lat).reshape(*np.shape(src_lat), 3)
+    spacing = np.zeros(np.shape(src_lat))
+    for axis in (0, 1):
+        step = _chord_to_km(np.linalg.norm(np.diff(xyz, axis=axis), axis=-1))
+        lead = [slice(None)] * 2
+        lead[axis] = slice(1, None)
+        spacing[tuple(lead)] = np.maximum(spacing[tuple(lead)], step)
+        lead[axis] = slice(None, -1)
+        spacing[tuple(lead)] = np.maximum(spacing[tuple(lead)], step)
+    return spacing
+
+
+def _curvilinear_samples(spacing_km: np.ndarray, grid: Ease2Grid, samples: int) -> int:
+    """Subpoints per axis: at least ``samples``, and dense enough (two per source cell) to reach every
+    source cell inside a target cell when the source is finer."""
+    fine = float(np.median(spacing_km[spacing_km > 0])) if (spacing_km > 0).any() else grid.cell_m / 1000.0
+    return int(min(MAX_SAMPLES, max(samples, np.ceil(2.0 * grid.cell_m / 1000.0 / fine))))
+
+
+def curvilinear_weights(
+    src_lat: np.ndarray, src_lon: np.ndarray, grid: Ease2Grid, method: str = "conservative", samples: int = DEFAULT_SAMPLES
+) -> sp.csr_matrix:
+    """Weights from a curvilinear source (2-D ``src_lat``/``src_lon``, flattened row-major) onto ``grid``.
+
+    ``nearest``: each EASE2 cell centre takes its nearest source cell. ``conservative``: each cell's subpoints
+    (``samples`` per axis or more, see :func:`_curvilinear_samples`) take their nearest source cell and a weight
+    is the share of the cell's subpoints. A point farther than OUTSIDE_SPACINGS local spacings from its nearest
+    source centre is outside the source: a cell with such a point (its centre, or any subpoint) gets no weights.
+    """
+    from scipy.spatial import cKDTree  # scipy's k-d tree; imported here, the lat/lon paths do not need it
+
+    if method not in CURVILINEAR_METHODS:
+        raise ValueError(f"curvilinear regrid method must be one of {CURVILINEAR_METHODS}, got {method!r}")
+    src_lat, src_lon = np.asarray(src_lat, np.float64), np.asarray(src_lon, np.float64)
+    if src_lat.ndim != 2 or src_lat.shape != src_lon.shape:
+        raise ValueError(f"a curvilinear grid needs 2-D latitude and longitude alike, got {src_lat.shape}, {src_lon.shape}")
+    tree = cKDTree(_unit_vectors(src_lon, src_lat))
+    limit = OUTSIDE_SPACINGS * curvilinear_spacing_km(src_lat, src_lon).ravel()
+    n = grid.size
+    per_axis = 1 if method == "nearest" else _curvilinear_samples(limit / OUTSIDE_SPACINGS, grid, samples)
+    per_cell = per_axis * per_axis
+    offsets = ((np.arange(per_axis) + 0.5) / per_axis - 0.5) * grid.cell_m
+    to_geo = pyproj.Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
+    rows_per_chunk = max(1, 400_000 // (n * per_cell))
+    keys, counts = [], []
+    nsrc = src_lat.size
+    for r0 in range(0, n, rows_per_chunk):
+        yc = grid.yc[r0 : r0 + rows_per_chunk]
+        shape = (len(yc), n, per_axis, per_axis)  # subpoints grouped per target cell, target cells row-major
+        xx = np.broadcast_to(grid.xc[None, :, None, None] + offsets[None, None, None, :], shape).ravel()
+        yy = np.broadcast_to(yc[:, None, None, None] - offsets[None, None, :, None], shape).ravel()
+        plon, plat = to_geo.transform(xx, yy)
+        chord, nearest = tree.query(_unit_vectors(plon, plat))
+        inside = _chord_to_km(chord) <= limit[nearest]
+        cell_ok = inside.reshape(-1, per_cell).all(axis=1)
+        target = r0 * n + np.repeat(np.arange(cell_ok.size), per_cell)
+        key = (target * nsrc + nearest)[np.repeat(cell_ok, per_cell)]
+        unique, count = np.unique(key, return_counts=True)
+        keys.append(unique)
+        counts.append(count)
+    key, count = np.concatenate(keys), np.concatenate(counts)
+    return sp.csr_matrix((count / per_cell, (key // nsrc, key % nsrc)), shape=(n * n, nsrc))
+
+
 def _weights(src_lat: np.ndarray, src_lon: np.ndarray, grid: Ease2Grid, method: str, samples: int) -> sp.csr_matrix:
+    if np.ndim(src_lat) == 2:
+        return curvilinear_weights(src_lat, src_lon, grid, method, samples)
     if method == "bilinear":
         return bilinear_weights(src_lat, src_lon, grid)
     return conservative_weights(src_lat, src_lon, grid, samples=samples)
@@ -222,8 +322,10 @@ def cache_key(src_lat: np.ndarray, src_lon: np.ndarray, grid: Ease2Grid, method:
     """Cache key of the weights: both grids, the method and the weights' format version."""
     key = hashlib.sha256()
     for array in (np.asarray(src_lat, np.float64), np.asarray(src_lon, np.float64)):
+        if array.ndim == 2:  # a curvilinear grid: the same points in another shape are another grid
+            key.update(str(array.shape).encode())
         key.update(array.tobytes())
-    suffix = "bilinear" if method == "bilinear" else f"{method}{samples}"
+    suffix = method if method in ("bilinear", "nearest") else f"{method}{samples}"
     # WEIGHTS_FORMAT changes with the algorithm, so old cached weights are never reused
     key.update(f"{grid.hemisphere}-{grid.coarsen}-{suffix}-v{WEIGHTS_FORMAT}".encode())
     return key.hexdigest()[:16]
@@ -237,11 +339,15 @@ def cached_weights(
     method: str = "bilinear",
     samples: int = DEFAULT_SAMPLES,
 ) -> sp.csr_matrix:
-    """Weights by ``method`` (bilinear, conservative or auto), read from / written to ``cache_dir`` keyed by both grids."""
+    """Weights by ``method`` (bilinear, conservative or auto; curvilinear sources: nearest, conservative or auto),
+    read from / written to ``cache_dir`` keyed by both grids."""
+    curvilinear = np.ndim(src_lat) == 2
+    allowed = CURVILINEAR_METHODS if curvilinear else METHODS
     if method == "auto":
-        method = choose_method(src_lat, src_lon, grid)
-    if method not in METHODS:
-        raise ValueError(f"regrid method must be one of {[*METHODS, 'auto']}, got {method!r}")
+        method = "conservative" if curvilinear else choose_method(src_lat, src_lon, grid)
+    if method not in allowed:
+        kind = "a curvilinear" if curvilinear else "a latitude/longitude"
+        raise ValueError(f"regrid method for {kind} source must be one of {[*allowed, 'auto']}, got {method!r}")
     if cache_dir is None:
         return _weights(src_lat, src_lon, grid, method, samples)
     path = Path(cache_dir) / f"weights_{cache_key(src_lat, src_lon, grid, method, samples)}.npz"
@@ -262,7 +368,7 @@ def weights_for(
     method: str = "auto",
     samples: int = DEFAULT_SAMPLES,
 ) -> sp.csr_matrix:
-    """Weights for a lat/lon source, the method chosen from the source spacing unless given (cached if ``cache_dir``)."""
+    """Weights for a lat/lon or curvilinear source, the method chosen from the source unless given (cached if ``cache_dir``)."""
     return cached_weights(src_lat, src_lon, grid, cache_dir, method=method, samples=samples)
 
 
