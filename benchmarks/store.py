@@ -25,6 +25,7 @@ from floecast.channels import InputSpec
 from floecast.config import load, training_spec
 from floecast.grid import Ease2Grid
 from floecast.preprocess import _write_interim
+from floecast.variables import variable
 
 REPO = Path(__file__).resolve().parents[1]
 YEAR = 2020
@@ -61,14 +62,21 @@ def write_interim(root: Path, spec: InputSpec) -> tuple[list[Path], dict[str, li
         _write_interim(ds, path)
         sic_paths.append(path)
     days = pd.date_range(f"{YEAR}-01-01", f"{YEAR}-12-31")
-    atmos = {}
-    for name, base in (("t2m", 260.0), ("u10", 0.0), ("v10", 0.0)):
+    fields, climatologies, norm = {}, {}, {}
+    for channel in spec.fields:  # every variable of the production channels, around a base value of its range
+        low, high = variable(channel.variable).valid_range
+        base = low + 0.5 * (high - low)
         values = base + 5 * np.sin(radius)[None] + 2 * rng.standard_normal((len(days), *GRID.shape))
-        path = root / name / f"{YEAR}.nc"
+        path = root / channel.variable / f"{YEAR}.nc"
         _write_interim(
-            xr.Dataset({name: (("time", "yc", "xc"), values.astype(np.float32))}, coords={"time": days, **coords}), path
+            xr.Dataset({channel.variable: (("time", "yc", "xc"), values.astype(np.float32))}, coords={"time": days, **coords}),
+            path,
         )
-        atmos[name] = [path]
+        fields[channel.variable] = [path]
+        if channel.transform == "anomaly":
+            clim = np.broadcast_to(base + 5 * np.sin(radius), (366, *GRID.shape)).astype(np.float32)
+            climatologies[f"{channel.variable}_clim"] = (("dayofyear", "yc", "xc"), clim)
+        norm[channel.key] = [0, 2]
     doy = np.arange(1, 367)
     stats = xr.Dataset(
         {
@@ -78,20 +86,14 @@ def write_interim(root: Path, spec: InputSpec) -> tuple[list[Path], dict[str, li
                 ("dayofyear", "yc", "xc"),
                 np.broadcast_to(np.clip(3.0 - radius, 0, 1), (366, *GRID.shape)).astype(np.float32),
             ),
-            "t2m_clim": (
-                ("dayofyear", "yc", "xc"),
-                np.broadcast_to(260 + 5 * np.sin(radius), (366, *GRID.shape)).astype(np.float32),
-            ),
+            **climatologies,
         },
         coords={"month": np.arange(1, 13), "dayofyear": doy, **coords},
-        attrs={
-            "training_years": json.dumps([1979, 2011]),
-            "normalisation": json.dumps({"t2m_anom": [0, 2], "u10": [0, 5], "v10": [0, 5]}),
-        },
+        attrs={"training_years": json.dumps([1979, 2011]), "normalisation": json.dumps(norm)},
     )
     statistics = root / "store" / "statistics.nc"
     _write_interim(stats, statistics)
-    return sic_paths, atmos, statistics
+    return sic_paths, fields, statistics
 
 
 BUILD = """
@@ -102,14 +104,14 @@ from floecast.store import build_year_store
 args = json.loads(sys.argv[1])
 spec = training_spec(load(args["config"]))
 inputs = InputSpec.from_config(spec["channels"], spec["model"]["leads"])
-build_year_store(args["year"], args["sic"], args["atmos"], args["statistics"], args["out"], inputs, "north", 625.0)
+build_year_store(args["year"], args["sic"], args["fields"], args["statistics"], args["out"], inputs, "north", 625.0)
 """
 
 
-def build_part(sic: list[Path], atmos: dict[str, list[Path]], statistics: Path, out: Path) -> tuple[float, float]:
+def build_part(sic: list[Path], fields: dict[str, list[Path]], statistics: Path, out: Path) -> tuple[float, float]:
     """Wall seconds and peak resident memory (GiB) of building one year's part, in a fresh process."""
     args = {"config": str(REPO / "config" / "config.yaml"), "year": YEAR, "statistics": str(statistics), "out": str(out)}
-    args.update(sic=[str(p) for p in sic], atmos={k: [str(p) for p in v] for k, v in atmos.items()})
+    args.update(sic=[str(p) for p in sic], fields={k: [str(p) for p in v] for k, v in fields.items()})
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", BUILD, json.dumps(args)], check=True)
     seconds = time.perf_counter() - started
@@ -137,13 +139,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
         root = Path(tmp)
         started = time.perf_counter()
-        sic, atmos, statistics = write_interim(root / "interim", spec)
+        sic, fields, statistics = write_interim(root / "interim", spec)
         print(
-            f"# interim files for {len(sic)} SIC years and {len(atmos)} atmospheric variables written in "
+            f"# interim files for {len(sic)} SIC years and {len(fields)} field variables written in "
             f"{time.perf_counter() - started:.0f} s"
         )
         part = root / "store" / "obs" / f"{YEAR}.zarr"
-        seconds, peak_gib = build_part(sic, atmos, statistics, part)
+        seconds, peak_gib = build_part(sic, fields, statistics, part)
         print(f"BENCH store_year_build_s {seconds:.1f} s")
         print(f"BENCH store_peak_mem_gib {peak_gib:.2f} GiB")
 
@@ -151,11 +153,11 @@ def main() -> None:
         store = SampleStore.open(part, spec, statistics)
         print(f"BENCH cache_year_load_s {time.perf_counter() - started:.1f} s")
         days_1979_2020 = len(pd.date_range("1979-01-01", "2020-12-31"))
-        per_day_tensors = [store.sic, store.trend, store.hole_km, *store.atmos.values()]
+        per_day_tensors = [store.sic, store.trend, store.hole_km, *store.fields.values()]
         per_day = sum(t[0].numel() * t.element_size() for t in per_day_tensors)
         print(
             f"# cache bytes per day at 432x432: {per_day / 1e6:.2f} MB (SIC and trend uint8, "
-            f"{len(spec.atmos)} atmospheric channels float16)"
+            f"{len(spec.fields)} field channels float16)"
         )
         print(f"BENCH cache_gb_1979_2020 {per_day * days_1979_2020 / 1e9:.1f} GB")
 

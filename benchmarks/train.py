@@ -20,7 +20,7 @@ import torch
 from floecast.channels import InputSpec
 from floecast.config import load, training_spec
 from floecast.grid import Ease2Grid
-from floecast.preprocess import ATMOS_VARIABLES, fit_statistics, regrid_atmos, regrid_sic_year
+from floecast.preprocess import DEFAULT_FIELD_VARIABLES, fit_statistics, regrid_field, regrid_sic_year
 from floecast.sources.synthetic import SyntheticParams, write_atmos_year, write_sic_year
 from floecast.store import build_year_store
 from floecast.train import train_member
@@ -34,24 +34,24 @@ def demo_store(root: Path, spec: dict, coarsen: int) -> Path:
     params = SyntheticParams(seed=42)
     inputs = InputSpec.from_config(spec["channels"], spec["model"]["leads"])
     last = dt.date(YEARS[-1], 12, 31)
-    interim = {v: [] for v in ("sic", *ATMOS_VARIABLES)}
+    interim = {v: [] for v in ("sic", *DEFAULT_FIELD_VARIABLES)}
     for year in YEARS:
         raw = root / "raw" / str(year)
         write_sic_year(str(raw / "sic"), grid, year, last, params)
         interim["sic"].append(root / "interim" / "sic" / f"{year}.nc")
         regrid_sic_year(raw / "sic", interim["sic"][-1], grid)
-        for variable in ATMOS_VARIABLES:
+        for variable in DEFAULT_FIELD_VARIABLES:
             write_atmos_year(str(raw / f"{variable}.nc"), grid, variable, year, last, params)
             interim[variable].append(root / "interim" / variable / f"{year}.nc")
-            regrid_atmos(raw / f"{variable}.nc", interim[variable][-1], grid, variable)
+            regrid_field([raw / f"{variable}.nc"], interim[variable][-1], grid, variable, "era5")
     statistics = root / "store" / "statistics.nc"
-    fit_statistics(interim["sic"][:2], {v: interim[v][:2] for v in ATMOS_VARIABLES}, statistics, inputs.atmos)
+    fit_statistics(interim["sic"][:2], {v: interim[v][:2] for v in DEFAULT_FIELD_VARIABLES}, statistics, inputs.fields)
     for i, year in enumerate(YEARS):
-        atmos = {v: [interim[v][i]] for v in ATMOS_VARIABLES}
+        fields = {v: [interim[v][i]] for v in DEFAULT_FIELD_VARIABLES}
         build_year_store(
             year,
             interim["sic"][: i + 1],
-            atmos,
+            fields,
             statistics,
             root / "store" / "obs" / f"{year}.zarr",
             inputs,
@@ -84,7 +84,7 @@ def production_steps(device: torch.device, steps: int, days: int = 200) -> tuple
         pd.date_range("2000-01-01", periods=days),
         sic=frames(torch.uint8),
         trend=frames(torch.uint8, days + inputs.leads + 1),
-        atmos={a.key: frames(torch.float16) for a in inputs.atmos},
+        fields={f.key: frames(torch.float16) for f in inputs.fields},
         hole_km=torch.zeros(days, device=device),
         land=np.zeros((size, size), bool),
         active=np.ones((12, size, size), bool),

@@ -7,6 +7,7 @@ import pandas as pd
 
 from floecast import layout
 from floecast.config import ConfigError, check, training_spec
+from floecast.variables import by_source, variable
 
 try:
     config.update(check(config))
@@ -23,12 +24,15 @@ TRAIN_YEARS = list(
     range(config["splits"]["train"][0], config["splits"]["train"][1] + 1)
 )
 MEMBERS = list(range(config["train"]["members"]))
-# the atmospheric variables the configured channels use (ingested, regridded and stored)
-ATMOS_VARIABLES = list(config["channels"]["atmos"])
+# the catalogue's variables the configured channels use (ingested, regridded and stored), by the
+# config key under sources whose product delivers them: daily ERA5 (atmos), monthly ORAS5 (ocean)
+FIELDS = list(config["channels"]["fields"])
+ATMOS_FIELDS = by_source("atmos", FIELDS)
+OCEAN_FIELDS = by_source("ocean", FIELDS)
 TREND_YEARS = config["channels"]["sic_trend_years"]
 MAX_LAG = max(
     config["channels"]["sic_lags"]
-    + [lag for c in config["channels"]["atmos"].values() for lag in c["lags"]]
+    + [lag for c in config["channels"]["fields"].values() for lag in c["lags"]]
 )
 CMIP6_YEARS = list(range(config["cmip6"]["years"][0], config["cmip6"]["years"][1] + 1))
 VALIDATE_END = config["splits"]["validate"][1]
@@ -38,7 +42,10 @@ VALIDATE_YEARS = list(
 )
 # the hindcast splits: validate fits the spread calibration, test is scored
 SPLIT_YEARS = {"validate": VALIDATE_YEARS, "test": TEST_YEARS}
-CMIP6_NAMES = {"sic": "siconca", "t2m": "tas", "u10": "uas", "v10": "vas"}
+# canonical name -> CMOR name of what pretraining reads; the fields without a CMIP6 counterpart
+# are stored as 0 (their training-years mean) in the CMIP6 stores
+CMIP6_NAMES = {v: variable(v).cmip6.name for v in ["sic", *FIELDS] if variable(v).cmip6}
+CMIP6_ABSENT = [v for v in FIELDS if v not in CMIP6_NAMES]
 CMIP6_RUNS = [f"{r['model']}_{r['member']}" for r in config["cmip6"]["runs"]]
 SPEC_JSON = json.dumps(training_spec(config), sort_keys=True)
 SPEC_SHA256 = hashlib.sha256(SPEC_JSON.encode()).hexdigest()
@@ -49,6 +56,7 @@ CHANNELS_JSON = json.dumps(
     sort_keys=True,
 )
 THREADS = config["train"]["threads"]
+NEVER = "(?!)"  # a wildcard constraint no value meets
 
 
 wildcard_constraints:
@@ -60,13 +68,19 @@ wildcard_constraints:
     date=r"\d{4}-\d{2}-\d{2}",
     member=r"\d+",
     split="|".join(SPLIT_YEARS),
-    variable="|".join(ATMOS_VARIABLES),
+    variable="|".join(FIELDS) or NEVER,
     cmip6_run="|".join(CMIP6_RUNS) or "none",
     cmor="|".join(CMIP6_NAMES.values()),
     quantity="|".join(CMIP6_NAMES),
     sic_source=config["sources"]["sic"],
     atmos_source=config["sources"]["atmos"],
+    ocean_source=config["sources"]["ocean"],
     cmip6_source=config["sources"]["cmip6"],
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly ``names`` (nothing when there are none)."""
+    return "|".join(names) or NEVER
 
 
 def _job_name(name):
@@ -85,9 +99,11 @@ def bench_path(name):
 LOG_WILDCARDS = {
     "ingest_sic": ["sic_source", "hemi", "period"],
     "ingest_atmos": ["atmos_source", "variable", "hemi", "year"],
+    "ingest_ocean": ["ocean_source", "variable", "hemi", "year"],
     "ingest_cmip6": ["cmip6_source", "cmip6_run", "cmor", "hemi"],
     "regrid_sic": ["hemi", "year"],
     "regrid_atmos": ["variable", "hemi", "year"],
+    "regrid_ocean": ["variable", "hemi", "year"],
     "regrid_cmip6": ["cmip6_run", "quantity", "hemi"],
     "fit_statistics": ["hemi"],
     "build_store_obs": ["hemi", "year"],
@@ -156,9 +172,24 @@ def raw_atmos(wildcards):
     return layout.RAW_ATMOS.format(atmos_source=config["sources"]["atmos"], **wildcards)
 
 
+def raw_ocean(wildcards):
+    """The ORAS5 year files of the job's year and the year before: a January day interpolates
+    between the Novembers and Decembers before it."""
+    years = [int(wildcards.year) - 1, int(wildcards.year)]
+    return [
+        layout.RAW_OCEAN.format(
+            ocean_source=config["sources"]["ocean"],
+            variable=wildcards.variable,
+            hemi=wildcards.hemi,
+            year=y,
+        )
+        for y in years
+    ]
+
+
 def raw_wind_partner(wildcards):
     """The other wind component, needed to rotate latitude/longitude winds to the grid."""
-    partner = {"u10": "v10", "v10": "u10"}.get(wildcards.variable)
+    partner = variable(wildcards.variable).partner
     if partner is None:
         return []
     return layout.RAW_ATMOS.format(
@@ -178,7 +209,7 @@ def raw_cmip6(wildcards, quantity=None):
 
 def raw_cmip6_wind_partner(wildcards):
     """The run's other wind component (uas <-> vas), to rotate the winds to the grid."""
-    partner = {"u10": "v10", "v10": "u10"}.get(wildcards.quantity)
+    partner = variable(wildcards.quantity).partner
     if partner is None:
         return []
     return raw_cmip6(wildcards, partner)
@@ -204,9 +235,9 @@ def store_sic_years(wildcards):
     )
 
 
-def atmos_args(wildcards, input):
-    """`--t2m FILE --u10 FILE ...` for the variables the channels use."""
-    return " ".join(f"--{v} {input[v]}" for v in ATMOS_VARIABLES)
+def field_args(wildcards, input):
+    """`--field t2m FILE... --field sst FILE... ...` for the variables the channels use (those given)."""
+    return " ".join(f"--field {v} {input[v]}" for v in FIELDS if v in input.keys())
 
 
 def training_store(wildcards):

@@ -1,4 +1,5 @@
-# Ingest: one job per source, variable and year (CMIP6: per run and variable).
+# Ingest: one job per source, variable and year (CMIP6: per run and variable). Which rule serves a
+# variable is the catalogue's (floecast/variables.py): daily ERA5 (atmos) or monthly ORAS5 (ocean).
 
 
 rule ingest_sic:
@@ -38,6 +39,8 @@ rule ingest_atmos:
         log_path("ingest_atmos"),
     benchmark:
         bench_path("ingest_atmos")
+    wildcard_constraints:
+        variable=one_of(ATMOS_FIELDS),
     retries: 2
     conda:
         "../envs/ingest.yaml"
@@ -56,6 +59,33 @@ rule ingest_atmos:
         " --hemisphere {wildcards.hemi} --coarsen {params.coarsen} --year {wildcards.year}"
         " --first-day {params.first_day} --last-day {params.last_day} --seed {params.seed}"
         " --area-lat {params.area_lat} {params.realtime} --out {output} > {log} 2>&1"
+
+
+rule ingest_ocean:
+    output:
+        # the year's months that have ended by the last day; ORAS5's month files are kept
+        # in data/raw/oras5/<variable>/files, shared by both hemispheres
+        layout.RAW_OCEAN,
+    log:
+        log_path("ingest_ocean"),
+    benchmark:
+        bench_path("ingest_ocean")
+    wildcard_constraints:
+        variable=one_of(OCEAN_FIELDS),
+    retries: 2
+    conda:
+        "../envs/ingest.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    params:
+        last_day=last_day,
+        coarsen=COARSEN,
+        seed=config["synthetic"]["seed"],
+    shell:
+        "floecast ingest ocean --source {wildcards.ocean_source} --variable {wildcards.variable}"
+        " --hemisphere {wildcards.hemi} --coarsen {params.coarsen} --year {wildcards.year}"
+        " --last-day {params.last_day} --seed {params.seed} --out {output} > {log} 2>&1"
 
 
 rule ingest_cmip6:

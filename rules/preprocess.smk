@@ -32,6 +32,8 @@ rule regrid_atmos:
         log_path("regrid_atmos"),
     benchmark:
         bench_path("regrid_atmos")
+    wildcard_constraints:
+        variable=one_of(ATMOS_FIELDS),
     conda:
         "../envs/preprocess.yaml"
     resources:
@@ -45,6 +47,35 @@ rule regrid_atmos:
         "floecast regrid {wildcards.variable} --hemisphere {wildcards.hemi}"
         " --coarsen {params.coarsen} --raw {input.raw} {params.partner}"
         " --weights-cache {params.weights} --out {output} > {log} 2>&1"
+
+
+# Monthly means onto EASE2 and into days that use only months ended by each day; the days after
+# the newest month persist it (flagged).
+rule regrid_ocean:
+    input:
+        raw_ocean,
+    output:
+        layout.INTERIM_OBS,
+    log:
+        log_path("regrid_ocean"),
+    benchmark:
+        bench_path("regrid_ocean")
+    wildcard_constraints:
+        variable=one_of(OCEAN_FIELDS),
+    conda:
+        "../envs/preprocess.yaml"
+    resources:
+        mem_mb=4000,  # two years of ORCA025 months poleward of 15 degrees: about 0.6 GB
+        runtime=30,
+    params:
+        coarsen=COARSEN,
+        weights=layout.REGRID_WEIGHTS_DIR,
+        first_day=first_day,
+        last_day=last_day,
+    shell:
+        "floecast regrid {wildcards.variable} --layout oras5 --hemisphere {wildcards.hemi}"
+        " --coarsen {params.coarsen} --raw {input} --first-day {params.first_day}"
+        " --last-day {params.last_day} --weights-cache {params.weights} --out {output} > {log} 2>&1"
 
 
 rule regrid_cmip6:
@@ -74,7 +105,7 @@ rule regrid_cmip6:
 
 rule fit_statistics:
     input:
-        **{v: (lambda w, v=v: interim(w.hemi, v, TRAIN_YEARS)) for v in ATMOS_VARIABLES},
+        **{v: (lambda w, v=v: interim(w.hemi, v, TRAIN_YEARS)) for v in FIELDS},
         sic=lambda w: interim(w.hemi, "sic", TRAIN_YEARS),
     output:
         layout.STATISTICS,
@@ -89,9 +120,9 @@ rule fit_statistics:
         runtime=60,
     params:
         spec=CHANNELS_JSON,
-        atmos=atmos_args,
+        fields=field_args,
     shell:
-        "floecast statistics --spec {params.spec:q} --sic {input.sic} {params.atmos}"
+        "floecast statistics --spec {params.spec:q} --sic {input.sic} {params.fields}"
         " --out {output} > {log} 2>&1"
 
 
@@ -99,7 +130,7 @@ rule fit_statistics:
 # (under a minute at 25 km), and the trend channel reads the years before from interim files.
 rule build_store_obs:
     input:
-        **{v: layout.fill(layout.INTERIM_OBS, variable=v) for v in ATMOS_VARIABLES},
+        **{v: layout.fill(layout.INTERIM_OBS, variable=v) for v in FIELDS},
         sic=store_sic_years,
         statistics=layout.STATISTICS,
     output:
@@ -116,16 +147,21 @@ rule build_store_obs:
     params:
         coarsen=COARSEN,
         spec=CHANNELS_JSON,
-        atmos=atmos_args,
+        fields=field_args,
     shell:
         "floecast store --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"
-        " --spec {params.spec:q} --year {wildcards.year} --sic {input.sic} {params.atmos}"
+        " --spec {params.spec:q} --year {wildcards.year} --sic {input.sic} {params.fields}"
         " --statistics {input.statistics} --out {output} > {log} 2>&1"
 
 
+# A field the climate models lack (no CMIP6 counterpart in the catalogue) is stored as 0.
 rule build_store_cmip6:
     input:
-        **{v: layout.fill(layout.INTERIM_CMIP6, quantity=v) for v in ATMOS_VARIABLES},
+        **{
+            v: layout.fill(layout.INTERIM_CMIP6, quantity=v)
+            for v in FIELDS
+            if v in CMIP6_NAMES
+        },
         sic=layout.fill(layout.INTERIM_CMIP6, quantity="sic"),
         statistics=layout.STATISTICS,
     output:
@@ -142,8 +178,9 @@ rule build_store_cmip6:
     params:
         coarsen=COARSEN,
         spec=CHANNELS_JSON,
-        atmos=atmos_args,
+        fields=field_args,
+        without=" ".join(CMIP6_ABSENT),
     shell:
         "floecast store --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"
-        " --spec {params.spec:q} --year {wildcards.year} --sic {input.sic} {params.atmos}"
-        " --statistics {input.statistics} --out {output} > {log} 2>&1"
+        " --spec {params.spec:q} --year {wildcards.year} --sic {input.sic} {params.fields}"
+        " --without {params.without} --statistics {input.statistics} --out {output} > {log} 2>&1"

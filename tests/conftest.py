@@ -10,7 +10,7 @@ import pytest
 
 from floecast.channels import InputSpec
 from floecast.grid import Ease2Grid
-from floecast.preprocess import ATMOS_VARIABLES, fit_statistics, regrid_atmos, regrid_sic_year
+from floecast.preprocess import DEFAULT_FIELD_VARIABLES, fit_statistics, regrid_field, regrid_sic_year
 from floecast.sources.synthetic import SyntheticParams, write_atmos_year, write_sic_year
 from floecast.store import build_year_store, combined_hash
 
@@ -44,8 +44,8 @@ class TinyData:
 
     def interim_paths(self, years: tuple[int, ...]) -> tuple[list[Path], dict[str, list[Path]]]:
         sic = [self.interim("sic", y) for y in years]
-        atmos = {v: [self.interim(v, y) for y in years] for v in ATMOS_VARIABLES}
-        return sic, atmos
+        fields = {v: [self.interim(v, y) for y in years] for v in DEFAULT_FIELD_VARIABLES}
+        return sic, fields
 
     @property
     def statistics(self) -> Path:
@@ -71,14 +71,14 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory, tiny_grid: Ease2Grid) ->
     for year in YEARS:
         write_sic_year(str(data.raw_sic_dir(year)), tiny_grid, year, LAST_DAY, params)
         regrid_sic_year(data.raw_sic_dir(year), data.interim("sic", year), tiny_grid)
-        for variable in ATMOS_VARIABLES:
+        for variable in DEFAULT_FIELD_VARIABLES:
             write_atmos_year(str(data.raw_atmos(variable, year)), tiny_grid, variable, year, LAST_DAY, params)
-            regrid_atmos(data.raw_atmos(variable, year), data.interim(variable, year), tiny_grid, variable)
+            regrid_field([data.raw_atmos(variable, year)], data.interim(variable, year), tiny_grid, variable, "era5")
     fit_statistics(*data.interim_paths(TRAIN_YEARS), data.statistics)
     hashes = []
     for year in YEARS:
-        sic, atmos = data.interim_paths(tuple(y for y in YEARS if y <= year))
-        atmos = {v: [data.interim(v, year)] for v in atmos}
+        sic, fields = data.interim_paths(tuple(y for y in YEARS if y <= year))
+        fields = {v: [data.interim(v, year)] for v in fields}
         part = data.store / f"{year}.zarr"
-        hashes.append(build_year_store(year, sic, atmos, data.statistics, part, SPEC, "north", tiny_grid.cell_area_km2))
+        hashes.append(build_year_store(year, sic, fields, data.statistics, part, SPEC, "north", tiny_grid.cell_area_km2))
     return TinyData(root, tiny_grid, YEARS, TRAIN_YEARS, params, combined_hash(hashes))

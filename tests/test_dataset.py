@@ -11,7 +11,7 @@ import torch
 import xarray as xr
 from conftest import SPEC
 
-from floecast.channels import AtmosChannel, InputSpec
+from floecast.channels import FieldChannel, InputSpec
 from floecast.dataset import SIC_STEPS, SampleStore
 
 INIT = pd.Timestamp("2004-02-20")
@@ -29,10 +29,10 @@ def stored(tiny_data) -> xr.Dataset:
     parts = []
     for year in tiny_data.years:
         with xr.open_zarr(tiny_data.store / f"{year}.zarr", consolidated=True) as ds:
-            atmos = ds["atmos"].load()
+            fields = ds["fields"].load()
             part = ds[["sic"]].load()
-            for c, key in enumerate(atmos.attrs["channels"]):
-                part[key] = atmos.isel(channel=c, drop=True)
+            for c, key in enumerate(fields.attrs["channels"]):
+                part[key] = fields.isel(channel=c, drop=True)
             parts.append(part)
     joined = xr.concat(parts, dim="time")
     with xr.open_dataset(tiny_data.statistics) as stats:
@@ -81,7 +81,7 @@ def test_inputs_read_the_lagged_days(samples: SampleStore, stored: xr.Dataset) -
     np.testing.assert_allclose(latest[0, 0], stored["sic"].sel(time=day(1)).values, atol=STEP)
     for lag in SPEC.sic_lags:
         np.testing.assert_allclose(x[0, _channel(f"sic_lag{lag}")], stored["sic"].sel(time=day(lag)).values, atol=STEP)
-    for channel in SPEC.atmos:
+    for channel in SPEC.fields:
         for lag in channel.lags:  # float16 in the cache
             expected = stored[channel.key].sel(time=day(lag)).values
             np.testing.assert_allclose(x[0, _channel(f"{channel.key}_lag{lag}")], expected, rtol=1e-3, atol=1e-3)
@@ -103,11 +103,11 @@ def _scrambled(samples: SampleStore, start: int, seed: int) -> SampleStore:
     gen = torch.Generator().manual_seed(seed)
     sic = samples.sic.clone()
     sic[start:] = torch.randint(0, SIC_STEPS + 1, sic[start:].shape, generator=gen, dtype=torch.uint8)
-    atmos = {}
-    for key, values in samples.atmos.items():
-        atmos[key] = values.clone()
-        atmos[key][start:] = torch.randn(values[start:].shape, generator=gen).half()
-    return dataclasses.replace(samples, sic=sic, atmos=atmos)
+    fields = {}
+    for key, values in samples.fields.items():
+        fields[key] = values.clone()
+        fields[key][start:] = torch.randn(values[start:].shape, generator=gen).half()
+    return dataclasses.replace(samples, sic=sic, fields=fields)
 
 
 def test_no_target_day_feeds_an_input(samples: SampleStore) -> None:
@@ -167,8 +167,8 @@ def test_inputs_key_error_names_the_init_date(samples: SampleStore) -> None:
     [
         SPEC,
         InputSpec(sic_trend_years=2, leads=SPEC.leads),
-        InputSpec(sic_lags=(1,), atmos=(AtmosChannel("u10", (1, 3)),), sic_trend_years=0, land=False, leads=3),
-        InputSpec(atmos=(), sic_trend_years=2, sic_climatology=False, day_of_year=False, leads=5),
+        InputSpec(sic_lags=(1,), fields=(FieldChannel("u10", (1, 3)),), sic_trend_years=0, land=False, leads=3),
+        InputSpec(fields=(), sic_trend_years=2, sic_climatology=False, day_of_year=False, leads=5),
     ],
     ids=["tiny", "default", "custom", "sic-only"],
 )
@@ -177,7 +177,7 @@ def test_channel_count_matches_channel_names(tiny_data, spec: InputSpec) -> None
     init = store.init_dates()[100]
     x, clim, latest = store.inputs(pd.DatetimeIndex([init]))
     assert x.shape[1] == len(spec.channel_names)
-    n = len(spec.sic_lags) + sum(len(a.lags) for a in spec.atmos) + spec.land + 2 * spec.day_of_year
+    n = len(spec.sic_lags) + sum(len(f.lags) for f in spec.fields) + spec.land + 2 * spec.day_of_year
     n += spec.leads * (bool(spec.sic_trend_years) + spec.sic_climatology)
     assert len(spec.channel_names) == len(set(spec.channel_names)) == n
     assert clim.shape == (1, spec.leads, 16, 16) and latest.shape == (1, 1, 16, 16)
@@ -185,15 +185,15 @@ def test_channel_count_matches_channel_names(tiny_data, spec: InputSpec) -> None
 
 
 def test_lag_zero_is_rejected() -> None:
-    with pytest.raises(ValueError, match="channels.atmos.t2m.lags"):
-        InputSpec(atmos=(AtmosChannel("t2m", (0, 1), "anomaly"),))
+    with pytest.raises(ValueError, match="channels.fields.t2m.lags"):
+        InputSpec(fields=(FieldChannel("t2m", (0, 1), "anomaly"),))
 
 
 def test_cache_is_compact(samples: SampleStore, tiny_data) -> None:
     assert samples.sic.dtype == torch.uint8 and samples.trend.dtype == torch.uint8
-    assert all(v.dtype == torch.float16 for v in samples.atmos.values())
+    assert all(v.dtype == torch.float16 for v in samples.fields.values())
     days, cells = len(samples.dates), 16 * 16
-    # per day: SIC 1 byte, 3 atmospheric channels 2 bytes each, the trend 1 byte, the hole radius
+    # per day: SIC 1 byte, 3 field channels 2 bytes each, the trend 1 byte, the hole radius
     assert samples.nbytes == days * cells * (1 + 3 * 2) + (days + SPEC.leads + 1) * cells + days * 4
     assert SampleStore.open(tiny_data.store, SPEC).trend.shape[0] == days + SPEC.leads + 1
 
@@ -215,4 +215,4 @@ def test_a_store_built_for_other_channels_is_refused(tiny_data) -> None:
     with pytest.raises(ValueError, match="2003.zarr: its trend channel uses 2 years, the model 5"):
         SampleStore.open(tiny_data.store, InputSpec(sic_trend_years=5, leads=5))
     with pytest.raises(KeyError, match="no channel t2m "):
-        SampleStore.open(tiny_data.store, InputSpec(atmos=(AtmosChannel("t2m", (1,)),), sic_trend_years=2))
+        SampleStore.open(tiny_data.store, InputSpec(fields=(FieldChannel("t2m", (1,)),), sic_trend_years=2))

@@ -20,7 +20,7 @@ from floecast.sources.cmip6 import assemble_run
 from floecast.sources.esgf import (
     EsgfError,
     EsgfFile,
-    daily_table,
+    cmip6_table,
     default_grid_label,
     download_file,
     experiments_for_years,
@@ -225,10 +225,11 @@ def test_experiments_grid_labels_and_tables() -> None:
     assert default_grid_label("MRI-ESM2-0", "siconca") == "gn"
     assert default_grid_label("MRI-ESM2-0", "tos") == "gr"
     assert default_grid_label("EC-Earth3", "tas") == "gr"
-    tables = [daily_table(v) for v in ("siconca", "tos", "tas", "uas", "vas", "zg")]
-    assert tables == ["SIday", "Oday", "day", "day", "day", "day"]
-    with pytest.raises(ValueError, match="no daily CMIP6 table"):
-        daily_table("sithick")
+    # the tables are the catalogue's: daily where the model has it, monthly for the ocean and ice state
+    tables = [cmip6_table(v) for v in ("siconca", "tos", "tas", "uas", "vas", "sithick", "mlotst")]
+    assert tables == ["SIday", "Oday", "day", "day", "day", "SImon", "Omon"]
+    with pytest.raises(ValueError, match="no catalogue variable has the CMIP6 name 'zg'"):
+        cmip6_table("zg")
 
 
 # --- download -----------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from servers.thredds import _Handler as _ThreddsHandler
 from test_workflow import TINY, snakemake
 
 from floecast.grid import Ease2Grid
-from floecast.preprocess import ATMOS_VARIABLES, regrid_sic_year
+from floecast.preprocess import DEFAULT_FIELD_VARIABLES, regrid_sic_year
 from floecast.sources import era5
 from floecast.sources.era5 import CdsRequestError, era5t_days, fetch_era5_month, fetch_era5_months, make_cds_client
 from floecast.sources.osisaf import fetch_osisaf_period, osisaf_filename, osisaf_url, read_osisaf_file, write_osisaf_file
@@ -206,8 +206,8 @@ def interim_copy(tiny_data, tmp_path: Path) -> Path:
 
 def _build_2004(root: Path, tiny_data, out: Path) -> str:
     sic = [root / "sic" / f"{y}.nc" for y in (2003, 2004)]
-    atmos = {v: [root / v / "2004.nc"] for v in ATMOS_VARIABLES}
-    return build_year_store(2004, sic, atmos, tiny_data.statistics, out, SPEC, "north", tiny_data.grid.cell_area_km2)
+    fields = {v: [root / v / "2004.nc"] for v in DEFAULT_FIELD_VARIABLES}
+    return build_year_store(2004, sic, fields, tiny_data.statistics, out, SPEC, "north", tiny_data.grid.cell_area_km2)
 
 
 def test_a_month_missing_for_one_variable_stops_the_store_and_keeps_the_old_part(tiny_data, interim_copy, tmp_path) -> None:
@@ -318,7 +318,7 @@ FULL_DISK_WRITER = textwrap.dedent(
     from conftest import SPEC, TinyData
     from floecast.grid import Ease2Grid
     from floecast.combine import combine_forecast
-    from floecast.preprocess import ATMOS_VARIABLES
+    from floecast.preprocess import DEFAULT_FIELD_VARIABLES as FIELDS
     from floecast.store import build_year_store
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     results = {}
@@ -327,7 +327,7 @@ FULL_DISK_WRITER = textwrap.dedent(
             if job["kind"] == "store":
                 root = job["interim"]
                 build_year_store(
-                    2004, [f"{root}/sic/{y}.nc" for y in (2003, 2004)], {v: [f"{root}/{v}/2004.nc"] for v in ATMOS_VARIABLES},
+                    2004, [f"{root}/sic/{y}.nc" for y in (2003, 2004)], {v: [f"{root}/{v}/2004.nc"] for v in FIELDS},
                     job["statistics"], job["out"], SPEC, "north", job["cell_area"],
                 )
             else:
@@ -547,8 +547,8 @@ def test_a_config_value_of_the_wrong_type_stops_before_any_job(tmp_path: Path) -
     [
         ({"train__epoch": 3}, "config key train: Additional properties are not allowed ('epoch' was unexpected)"),
         (
-            {"channels__atmos__t2m__transfrom": "anomaly"},
-            "config key channels.atmos.t2m: Additional properties are not allowed ('transfrom' was unexpected)",
+            {"channels__fields__t2m__transfrom": "anomaly"},
+            "config key channels.fields.t2m: Additional properties are not allowed ('transfrom' was unexpected)",
         ),
         ({"train__members": 2.5}, "config key train.members: 2.5 is not of type 'integer'"),
         ({"hemispheres": "north"}, "config key hemispheres: 'north' is not of type 'array'"),

@@ -14,6 +14,7 @@ TEMPLATES = {name: value for name, value in vars(layout).items() if name.isupper
 SAMPLE = {
     "sic_source": "osisaf",
     "atmos_source": "era5",
+    "ocean_source": "oras5",
     "cmip6_source": "esgf",
     "hemi": "north",
     "period": "2021/01",

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from floecast import __version__
-from floecast.channels import AtmosChannel, InputSpec
+from floecast.channels import FieldChannel, InputSpec
 from floecast.dataset import SampleStore
 from floecast.model import UNet
 from floecast.train import CHECKPOINT, KILL_AFTER_BATCHES_ENV, forecast, lead_weights, load_member, train_member
@@ -49,7 +49,7 @@ SPEC = {
 }
 INPUTS = InputSpec(
     sic_lags=(1, 2, 7),
-    atmos=(AtmosChannel("t2m", (1, 3), "anomaly"), AtmosChannel("u10", (1,)), AtmosChannel("v10", (1,))),
+    fields=(FieldChannel("t2m", (1, 3), "anomaly"), FieldChannel("u10", (1,)), FieldChannel("v10", (1,))),
     sic_trend_years=2,
     leads=5,
 )

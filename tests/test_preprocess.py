@@ -15,7 +15,7 @@ import pytest
 import xarray as xr
 
 from floecast.grid import Ease2Grid
-from floecast.preprocess import ATMOS_VARIABLES, fit_statistics, regrid_atmos, regrid_sic_year
+from floecast.preprocess import DEFAULT_FIELD_VARIABLES, fit_statistics, regrid_field, regrid_sic_year
 from floecast.sources.era5 import write_era5_like
 from floecast.sources.osisaf import STATUS_LAND, osisaf_filename, polar_hole_radius_km, read_osisaf_file, write_osisaf_file
 from floecast.sources.synthetic import idealised_land
@@ -42,7 +42,7 @@ def interim_copy(tiny_data, tmp_path) -> Path:
 
 
 def _paths(root: Path, years: tuple[int, ...]) -> tuple[list[Path], dict[str, list[Path]]]:
-    return [root / "sic" / f"{y}.nc" for y in years], {v: [root / v / f"{y}.nc" for y in years] for v in ATMOS_VARIABLES}
+    return [root / "sic" / f"{y}.nc" for y in years], {v: [root / v / f"{y}.nc" for y in years] for v in DEFAULT_FIELD_VARIABLES}
 
 
 def _rewrite(path: Path, variable: str, change) -> None:
@@ -164,16 +164,16 @@ def test_file_on_the_wrong_grid_is_rejected(tiny_data, tmp_path) -> None:
     assert not (tmp_path / "sic.nc").exists()
 
 
-def test_atmos_file_on_the_wrong_grid_is_rejected(tiny_data, tmp_path) -> None:
+def test_field_file_on_the_wrong_grid_is_rejected(tiny_data, tmp_path) -> None:
     other = Ease2Grid("north", 24)
     path = tmp_path / "t2m_2004.nc"
     write_era5_like(path, other, "t2m", pd.date_range("2004-01-01", periods=3), np.full((3, *other.shape), 260.0))
     with pytest.raises(ValueError, match=re.escape(str(path))):
-        regrid_atmos(path, tmp_path / "out.nc", tiny_data.grid, "t2m")
+        regrid_field([path], tmp_path / "out.nc", tiny_data.grid, "t2m", "era5")
 
 
-def test_regrid_atmos_passes_ease2_fields_through(tiny_data) -> None:
-    for name in ATMOS_VARIABLES:
+def test_regrid_field_passes_ease2_fields_through(tiny_data) -> None:
+    for name in DEFAULT_FIELD_VARIABLES:
         with xr.open_dataset(tiny_data.raw_atmos(name, 2003)) as raw, xr.open_dataset(tiny_data.interim(name, 2003)) as out:
             np.testing.assert_array_equal(out[name].values, raw[name].values)
             np.testing.assert_array_equal(out["time"].values, raw["valid_time"].values)

@@ -13,7 +13,7 @@ from scipy.interpolate import RegularGridInterpolator
 
 from floecast import regrid
 from floecast.grid import Ease2Grid
-from floecast.preprocess import regrid_atmos
+from floecast.preprocess import regrid_field
 
 GRID = Ease2Grid("north", 8)  # 54 x 54, 200 km
 LAT = np.arange(90.0, 14.9, -0.5)  # descending, as ERA5 delivers
@@ -91,14 +91,14 @@ def test_regrid_atmos_rotates_latlon_winds(tmp_path: Path) -> None:
     shape = (2, len(LAT), len(LON))
     _era5_file(tmp_path / "u.nc", "u10", np.zeros(shape))
     _era5_file(tmp_path / "v.nc", "v10", np.full(shape, 6.0))  # a uniform northward wind
-    regrid_atmos(tmp_path / "v.nc", tmp_path / "v_out.nc", GRID, "v10", partner_path=tmp_path / "u.nc", cache_dir=tmp_path)
-    regrid_atmos(tmp_path / "u.nc", tmp_path / "u_out.nc", GRID, "u10", partner_path=tmp_path / "v.nc", cache_dir=tmp_path)
+    regrid_field([tmp_path / "v.nc"], tmp_path / "v_out.nc", GRID, "v10", "era5", [tmp_path / "u.nc"], cache_dir=tmp_path)
+    regrid_field([tmp_path / "u.nc"], tmp_path / "u_out.nc", GRID, "u10", "era5", [tmp_path / "v.nc"], cache_dir=tmp_path)
     ux = xr.open_dataset(tmp_path / "u_out.nc")["u10"].values
     uy = xr.open_dataset(tmp_path / "v_out.nc")["v10"].values
     x, y = np.meshgrid(GRID.xc, GRID.yc)
     np.testing.assert_allclose(-(ux * x + uy * y) / np.hypot(x, y), 6.0, atol=1e-4)
     with pytest.raises(ValueError, match="needs the v10 file"):
-        regrid_atmos(tmp_path / "u.nc", tmp_path / "bad.nc", GRID, "u10")
+        regrid_field([tmp_path / "u.nc"], tmp_path / "bad.nc", GRID, "u10", "era5")
     assert not (tmp_path / "bad.nc").exists()
 
 

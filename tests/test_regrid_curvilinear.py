@@ -1,9 +1,8 @@
 """Curvilinear (tripolar-like) ocean grids onto EASE2, against direct references on the sphere.
 
-The source grid is built as ORCA grids are in spirit: north of its southern edge, rows are confocal
-ellipses around two grid poles on a polar plane, so the top row is the north fold (column i and
-column ni - 1 - i are the same point); longitudes jump from 180 to -180 inside every row (the seam),
-and the first column is repeated at the end, as ORCA's halo columns are.
+The source grid (tests/servers/orca.py) has a north fold (column i and column ni - 1 - i of the top
+row are the same point), a seam inside every row (longitudes jump from 180 to -180) and a halo
+column repeating the first, as ORCA grids do.
 """
 
 from __future__ import annotations
@@ -13,32 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from servers.orca import tripolar_like
 
 from floecast import regrid
 from floecast.grid import Ease2Grid
 
 EARTH_KM = regrid.EARTH_RADIUS_KM
-
-
-def stereographic_to_lonlat(x_km: np.ndarray, y_km: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The north polar stereographic plane (spherical, true at the pole) to longitude/latitude in degrees."""
-    r = np.hypot(x_km, y_km)
-    lat = 90.0 - 2.0 * np.degrees(np.arctan(r / (2.0 * EARTH_KM)))
-    return np.degrees(np.arctan2(y_km, x_km)), lat
-
-
-def tripolar_like(ni: int = 144, nj: int = 72, south_lat: float = 30.0, focus_lat: float = 78.0) -> tuple[np.ndarray, np.ndarray]:
-    """(lat, lon) of shape (nj, ni + 1): elliptic rows from ``south_lat`` to the fold between the two grid
-    poles at ``focus_lat`` (longitudes 100 and -80, as ORCA's over Siberia and Canada), plus a halo column
-    repeating the first."""
-    focus = 2.0 * EARTH_KM * np.tan(np.radians(90.0 - focus_lat) / 2.0)
-    edge = 2.0 * EARTH_KM * np.tan(np.radians(90.0 - south_lat) / 2.0)
-    u = np.linspace(np.arccosh(edge / focus), 0.0, nj)  # the last row (u = 0) is the fold
-    v = -np.pi + 2.0 * np.pi * (np.arange(ni) + 0.5) / ni
-    uu, vv = np.meshgrid(u, v, indexing="ij")
-    lon, lat = stereographic_to_lonlat(focus * np.cosh(uu) * np.cos(vv), focus * np.sinh(uu) * np.sin(vv))
-    lon = (lon + 100.0 + 180.0) % 360.0 - 180.0  # the seam (180 -> -180) now lies inside every row
-    return np.concatenate([lat, lat[:, :1]], axis=1), np.concatenate([lon, lon[:, :1]], axis=1)
 
 
 def smooth_field(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

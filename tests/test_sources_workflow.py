@@ -1,8 +1,10 @@
 """The workflow's ingest and preprocess rules on real protocols: OSI-SAF over a local
-THREDDS fileServer, ERA5 through cdsapi from a local CDS server (its newest day filled
-from a local ECMWF open-data server), and CMIP6 over a local ESGF index with two data
-nodes, from a model whose land differs from the observations' (its pretraining store part
-is built). A second run fetches nothing."""
+THREDDS fileServer, ERA5 (with SST) through cdsapi from a local CDS server (its newest day
+filled from a local ECMWF open-data server, SST's persisted), ORAS5 sea-ice thickness from
+the same CDS on a tripolar grid, and CMIP6 over a local ESGF index with two data nodes,
+from a model whose land differs from the observations' and whose sea-ice thickness is on
+its curvilinear ocean grid (its pretraining store part is built). A second run fetches
+nothing."""
 
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ TARGETS = [
     "data/interim/north/obs/u10/2019.nc",
     "data/interim/north/cmip6/MRI-ESM2-0_r1i1p1f1/sic.nc",
     "data/store/north/cmip6_MRI-ESM2-0_r1i1p1f1/2014.zarr",
+    "data/interim/north/obs/sithick/2021.nc",
+    "data/interim/north/obs/sst/2021.nc",
 ]
 CDS_KEY = "00000000-test-key-0000"
 
@@ -68,6 +72,9 @@ def services(tmp_path_factory: pytest.TempPathFactory):
         for variable in ("siconca", "tas", "uas", "vas"):  # on a grid covering the north, its land south of 60N
             esgf.publish(variable, "MRI-ESM2-0", "r1i1p1f1", "historical", "20140101", "20141231", coverage="north")
             esgf.publish(variable, "MRI-ESM2-0", "r1i1p1f1", "ssp245", "20150101", "20151231", coverage="north")
+        for experiment, year in (("historical", "2014"), ("ssp245", "2015")):
+            esgf.publish("tos", "MRI-ESM2-0", "r1i1p1f1", experiment, f"{year}0101", f"{year}1231", grid="gr", coverage="north")
+            esgf.publish("sithick", "MRI-ESM2-0", "r1i1p1f1", experiment, f"{year}01", f"{year}12")  # SImon, its ocean grid
         yield thredds, esgf, cds, opendata
 
 
@@ -80,12 +87,16 @@ def write_config(workdir: Path, services) -> Path:
         date="2021-01-03",
         data={"start": "2019-12-31", "end": "2021-01-02"},
         splits={"train": [2019, 2019], "validate": [2020, 2020], "test": [2021, 2021]},
-        sources={"sic": "osisaf", "atmos": "era5", "cmip6": "esgf"},
+        sources={"sic": "osisaf", "atmos": "era5", "ocean": "oras5", "cmip6": "esgf"},
         osisaf={"base_url": thredds.base_url, "known_bad_days": []},
         esgf={"index_url": esgf.index.url},
         era5={"area_lat": 15, "realtime_url": opendata.base_url},
         cmip6={"runs": [{"model": "MRI-ESM2-0", "member": "r1i1p1f1"}], "years": [2014, 2015]},
     )
+    # one training day (2019-12-31) has no day-of-year climatology: the fields are used as they are
+    config["channels"]["fields"].update(sst={"lags": [1]}, sithick={"lags": [1]})
+    for entry in config["channels"]["fields"].values():
+        entry["transform"] = "absolute"
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     return configfile
@@ -162,7 +173,34 @@ def test_cmip6_from_esgf(fetched: tuple[Path, Path]) -> None:
     with xr.open_zarr(workdir / TARGETS[5]) as part:
         share = part.attrs["coast_fill_share"]
         assert 0.05 < share["sic"] < 0.9 and share["t2m"] == share["u10"] == 0.0  # atmosphere: defined everywhere
-        assert np.isfinite(part["sic"].values).all()
+        assert share["sst"] > 0.05 and share["sithick"] == 0.0  # no thickness is no ice, not land
+        assert np.isfinite(part["sic"].values).all() and np.isfinite(part["fields"].values).all()
+
+
+def test_ocean_state_from_oras5_and_sst_from_era5(fetched: tuple[Path, Path], services) -> None:
+    """ORAS5's months (tripolar grid) become days that use only months ended by each day: 2021's first
+    days lie between November's and December's knots (both months ended), and no month of 2021 has
+    ended, so none is asked for. ERA5 lacks 2021-01-02 and open data has no SST: the day persists
+    ERA5's 2021-01-01, flagged."""
+    workdir, _ = fetched
+    cds = services[2]
+    files = sorted(p.name for p in (workdir / "data/raw/oras5/sithick/files").glob("*.nc"))
+    assert len(files) == 36 and files[0] == "iicethic_control_monthly_highres_2D_201801_OPER_v0.1.nc"
+    assert files[-1] == "iicethic_control_monthly_highres_2D_202012_OPER_v0.1.nc"
+    oras5_requests = [r.body["inputs"] for r in cds.records if r.method == "POST" and "reanalysis-oras5" in r.path]
+    assert {tuple(r["product_type"]) for r in oras5_requests} == {("operational",)}  # 2018-2020: after 2014
+    assert all(r["vertical_resolution"] == "single_level" and r["variable"] == ["sea_ice_thickness"] for r in oras5_requests)
+    grid = Ease2Grid("north", 27)
+    with xr.open_dataset(workdir / "data/interim/north/obs/sithick/2021.nc") as ds:
+        assert ds["sithick"].shape == (2, *grid.shape) and np.isfinite(ds["sithick"].values).all()
+        assert list(ds["persisted"].values) == [0, 0]
+        assert ds["sithick"].values.max() > 1.0 and (ds["sithick"].values == 0).any()  # thick ice and open water
+    with xr.open_dataset(workdir / "data/interim/north/obs/sst/2021.nc") as ds:
+        assert list(ds["persisted"].values) == [0, 1]
+        np.testing.assert_array_equal(ds["sst"].values[1], ds["sst"].values[0])
+    with xr.open_dataset(workdir / "data/interim/north/cmip6/MRI-ESM2-0_r1i1p1f1/sithick.nc") as ds:
+        assert len(ds["time"]) == 730 and np.isfinite(ds["sithick"].values).all()  # from the curvilinear grid
+        assert ds["sithick"].values.max() > 1.0 and (ds["sithick"].values == 0).any()
 
 
 def test_era5_fetched_regridded_rotated(fetched: tuple[Path, Path], services) -> None:
@@ -184,8 +222,10 @@ def test_era5_fetched_regridded_rotated(fetched: tuple[Path, Path], services) ->
         assert ds["u10"].shape == (1, *grid.shape) and np.isfinite(ds["u10"].values).all()
     assert list((workdir / "data/interim/north/weights").glob("weights_*.npz"))  # cached once per source grid
     submitted = [r for r in cds.records if r.method == "POST" and r.path.endswith("/execution")]
-    # t2m 2021-01, u10 and v10 for 2019-12 (for the u10 rotation, v10 is fetched too), t2m 2019-12 (statistics)
-    assert len(submitted) == 4
+    # ERA5: t2m 2021-01, u10 and v10 for 2019-12 (for the u10 rotation, v10 is fetched too), t2m 2019-12
+    # (statistics), sst 2019-12 and 2021-01; ORAS5: sithick 2018, 2019, 2020 (2021 has no month ended yet)
+    datasets = [r.path.split("/")[-2] for r in submitted]
+    assert datasets.count("reanalysis-era5-single-levels") == 6 and datasets.count("reanalysis-oras5") == 3
     logs = "".join(p.read_text() for p in (workdir / "logs").rglob("*.log"))
     assert CDS_KEY not in logs
 

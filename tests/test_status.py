@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG = {
     "hemispheres": ["north"],
     "sources": {"sic": "osisaf", "atmos": "era5", "cmip6": "esgf"},
-    "channels": {"atmos": {"t2m": {"lags": [1]}, "u10": {"lags": [1]}}},
+    "channels": {"fields": {"t2m": {"lags": [1]}, "u10": {"lags": [1]}}},
     "notify": {"command": None, "timeout_s": 10},
 }
 FAILED_LOG = """\

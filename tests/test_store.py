@@ -17,7 +17,7 @@ from conftest import SPEC
 
 from floecast import __version__
 from floecast.dataset import SampleStore
-from floecast.preprocess import ATMOS_VARIABLES
+from floecast.preprocess import DEFAULT_FIELD_VARIABLES
 from floecast.store import build_year_store, combined_hash, linear_trend, read_store
 
 CELL_AREA = 455625.0
@@ -45,8 +45,8 @@ def interim_copy(tiny_data, tmp_path) -> Path:
 
 def _build(root: Path, year: int, statistics: Path, out: Path, years: tuple[int, ...] = (2003, 2004, 2005)) -> str:
     sic = [root / "sic" / f"{y}.nc" for y in years if y <= year]
-    atmos = {v: [root / v / f"{year}.nc"] for v in ATMOS_VARIABLES}
-    return build_year_store(year, sic, atmos, statistics, out, SPEC, "north", CELL_AREA)
+    fields = {v: [root / v / f"{year}.nc"] for v in DEFAULT_FIELD_VARIABLES}
+    return build_year_store(year, sic, fields, statistics, out, SPEC, "north", CELL_AREA)
 
 
 def test_parts_are_zarr_v3_chunked_by_days_with_consolidated_metadata(tiny_data, parts) -> None:
@@ -54,16 +54,16 @@ def test_parts_are_zarr_v3_chunked_by_days_with_consolidated_metadata(tiny_data,
     path = tiny_data.store / "2004.zarr"
     root = json.loads((path / "zarr.json").read_text())
     assert root["zarr_format"] == 3 and root["node_type"] == "group"
-    assert {"sic", "atmos", "sic_trend", "filled", "polar_hole_km", "time", "trend_time"} <= set(
+    assert {"sic", "fields", "sic_trend", "filled", "polar_hole_km", "time", "trend_time"} <= set(
         root["consolidated_metadata"]["metadata"]
     )
     group = zarr.open_group(path, mode="r")
     # one chunk = 32 whole days of a channel group: a ~100-day sample reads a few of each
     assert group["sic"].chunks == (32, 16, 16) and group["sic_trend"].chunks == (32, 16, 16)
-    assert group["atmos"].chunks == (32, 1, 16, 16)
-    assert group["atmos"].attrs["channels"] == ["t2m_anom", "u10", "v10"]
+    assert group["fields"].chunks == (32, 1, 16, 16)
+    assert group["fields"].attrs["channels"] == ["t2m_anom", "u10", "v10"]
     ds = parts[2004]
-    assert ds["atmos"].dims == ("time", "channel", "yc", "xc")
+    assert ds["fields"].dims == ("time", "channel", "yc", "xc")
     assert pd.DatetimeIndex(ds["time"].values).equals(pd.date_range("2004-01-01", "2004-12-31"))
     # the trend runs past the year by the horizon and a day: a forecast from 1 January has it
     trend_days = pd.DatetimeIndex(ds["trend_time"].values)
@@ -77,7 +77,7 @@ def test_parts_are_zarr_v3_chunked_by_days_with_consolidated_metadata(tiny_data,
 def test_channels_are_normalised_and_sic_stays_a_fraction(tiny_data, parts) -> None:
     stats = _load(tiny_data.statistics)
     norm = json.loads(stats.attrs["normalisation"])
-    train = xr.concat([parts[2003]["atmos"], parts[2004]["atmos"]], dim="time").values.astype(np.float64)
+    train = xr.concat([parts[2003]["fields"], parts[2004]["fields"]], dim="time").values.astype(np.float64)
     for c, key in enumerate(["t2m_anom", "u10", "v10"]):
         assert abs(train[:, c].mean()) < 1e-3, key
         assert train[:, c].std() == pytest.approx(1.0, abs=1e-3), key
@@ -85,7 +85,7 @@ def test_channels_are_normalised_and_sic_stays_a_fraction(tiny_data, parts) -> N
     interim = _load(tiny_data.interim("t2m", 2005))
     doy = interim["time"].dt.dayofyear.values
     expected = (interim["t2m"].values - stats["t2m_clim"].values[doy - 1] - norm["t2m_anom"][0]) / norm["t2m_anom"][1]
-    np.testing.assert_allclose(parts[2005]["atmos"].values[:, 0], expected, atol=1e-5)
+    np.testing.assert_allclose(parts[2005]["fields"].values[:, 0], expected, atol=1e-5)
     sic = _load(tiny_data.interim("sic", 2004))
     np.testing.assert_array_equal(parts[2004]["sic"].values, np.nan_to_num(sic["sic"].values, nan=0.0))
     np.testing.assert_array_equal(parts[2004]["filled"].values, sic["filled"].values)
@@ -143,7 +143,7 @@ def test_reader_without_torch_agrees_with_the_training_cache(tiny_data) -> None:
         assert fields["mask"].any() and not fields["mask"].all()
     with pytest.raises(KeyError, match="lead 10 runs past the store's last day 2005-04-30"):
         days.lead(pd.DatetimeIndex(["2005-04-25"]), 10)
-    assert not days.atmos  # verification reads no atmospheric channel
+    assert not days.fields  # verification reads no field channel
 
 
 def test_training_years_parts_do_not_depend_on_the_test_year(tiny_data, parts, interim_copy, tmp_path) -> None:
@@ -159,7 +159,7 @@ def test_training_years_parts_do_not_depend_on_the_test_year(tiny_data, parts, i
     digest = _build(interim_copy, 2005, tiny_data.statistics, tmp_path / "2005.zarr")
     assert digest != parts[2005].attrs["content_sha256"]
     std = json.loads(_load(tiny_data.statistics).attrs["normalisation"])["t2m_anom"][1]
-    changed = _part(tmp_path / "2005.zarr")["atmos"].values[:, 0] - parts[2005]["atmos"].values[:, 0]
+    changed = _part(tmp_path / "2005.zarr")["fields"].values[:, 0] - parts[2005]["fields"].values[:, 0]
     np.testing.assert_allclose(changed, 15.0 / std, rtol=1e-4)
 
 
@@ -179,7 +179,7 @@ def test_appending_a_day_rebuilds_only_the_current_year(tiny_data, interim_copy,
     shutil.copy(tiny_data.statistics, store.parent / "statistics.nc")
     before = SampleStore.open(store, SPEC)
     mtimes = {y: (store / f"{y}.zarr" / "zarr.json").stat().st_mtime_ns for y in (2003, 2004)}
-    for variable in ("sic", *ATMOS_VARIABLES):
+    for variable in ("sic", *DEFAULT_FIELD_VARIABLES):
         _append_day(interim_copy / variable / "2005.nc")
     _build(interim_copy, 2005, tiny_data.statistics, store / "2005.zarr")
     after = SampleStore.open(store, SPEC)

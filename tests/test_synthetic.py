@@ -272,8 +272,8 @@ def test_era5_like_files(tiny_data) -> None:
 def test_era5_writer_and_reader_reject_bad_data(tiny_data, tmp_path) -> None:
     grid = tiny_data.grid
     dates = pd.date_range("2003-01-01", periods=2)
-    with pytest.raises(ValueError, match="unknown ERA5 variable 'sst'"):
-        write_era5_like(tmp_path / "sst.nc", grid, "sst", dates, np.zeros((2, *grid.shape)))
+    with pytest.raises(ValueError, match="unknown ERA5 variable 'sithick'"):  # ORAS5's, not ERA5's
+        write_era5_like(tmp_path / "sithick.nc", grid, "sithick", dates, np.zeros((2, *grid.shape)))
     write_era5_like(tmp_path / "hot.nc", grid, "t2m", dates, np.full((2, *grid.shape), 400.0))
     with pytest.raises(ValueError, match="outside"):
         read_era5_variable(tmp_path / "hot.nc", "t2m")

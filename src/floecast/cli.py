@@ -86,6 +86,20 @@ def _ingest_sic(args: argparse.Namespace, grid, first: dt.date, last: dt.date) -
     log.info("%d daily files, %d missing days: %s", len(manifest["files"]), len(manifest["missing"]), args.out)
 
 
+def _check_variable(args: argparse.Namespace) -> None:
+    """``--variable`` is a catalogue variable served by the kind's source (a CMOR name for cmip6)."""
+    from floecast.variables import by_cmip6_name, variable
+
+    if args.kind == "cmip6":
+        by_cmip6_name(args.variable)
+        return
+    item = variable(args.variable)
+    if item.source != args.kind:
+        raise ValueError(
+            f"floecast ingest {args.kind}: {args.variable} comes from sources.{item.source}, not sources.{args.kind}"
+        )
+
+
 def cmd_ingest(args: argparse.Namespace) -> None:
     from floecast.grid import Ease2Grid
     from floecast.sources import synthetic
@@ -97,11 +111,15 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     if args.kind == "sic":
         _ingest_sic(args, grid, first, min(last, args.last_day))
         return
+    _check_variable(args)
     if args.source == "synthetic":
         params = synthetic.SyntheticParams(seed=args.seed)
         if args.kind == "atmos":
             synthetic.write_atmos_days(args.out, grid, args.variable, first, min(last, args.last_day), params)
             log.info("wrote %s %d to %s", args.variable, args.year, args.out)
+        elif args.kind == "ocean":
+            months = synthetic.write_ocean_year(args.out, grid, args.variable, args.year, min(last, args.last_day), params)
+            log.info("wrote %d months of %s %d to %s", months, args.variable, args.year, args.out)
         else:
             member_params = synthetic.cmip6_like_params(args.seed, args.member_index)
             synthetic.write_cmip6_like_run(
@@ -121,6 +139,10 @@ def cmd_ingest(args: argparse.Namespace) -> None:
             realtime_url=args.realtime_url,
         )
         log.info("ERA5 %s %s %d -> %s", args.variable, args.hemisphere, args.year, args.out)
+    elif args.kind == "ocean" and args.source == "oras5":
+        from floecast.sources.oras5 import fetch_oras5_year
+
+        fetch_oras5_year(args.variable, args.year, args.hemisphere, min(last, args.last_day), args.out)
     elif args.kind == "cmip6" and args.source == "esgf":
         from floecast.sources.cmip6 import assemble_run
         from floecast.sources.esgf import DEFAULT_INDEX_URL, fetch_variable
@@ -140,8 +162,9 @@ def cmd_regrid(args: argparse.Namespace) -> None:
     from floecast.grid import Ease2Grid
 
     grid = Ease2Grid(args.hemisphere, args.coarsen)
+    layout_kind = "cmip6" if args.cmip6 else args.layout
     if args.variable == "sic":
-        if args.cmip6:
+        if layout_kind == "cmip6":
             preprocess.regrid_cmip6_sic(args.raw[0], args.out, grid, cache_dir=args.weights_cache)
         else:
             # manifests of ingest_sic name the folders holding the files and the period asked for
@@ -155,8 +178,9 @@ def cmd_regrid(args: argparse.Namespace) -> None:
                 )
             preprocess.regrid_sic_year(folders, args.out, grid, period)
     else:
-        preprocess.regrid_atmos(
-            args.raw[0], args.out, grid, args.variable, cmip6=args.cmip6, partner_path=args.partner, cache_dir=args.weights_cache
+        period = (args.first_day, args.last_day) if args.first_day and args.last_day else None
+        preprocess.regrid_field(
+            args.raw, args.out, grid, args.variable, layout_kind, args.partner or (), cache_dir=args.weights_cache, period=period
         )
     log.info("wrote %s", args.out)
 
@@ -168,22 +192,24 @@ def _channels(args: argparse.Namespace) -> InputSpec:
     return InputSpec.from_config(spec["channels"], spec["model"]["leads"])
 
 
-def _atmos_files(args: argparse.Namespace, inputs: InputSpec) -> dict[str, list[str]]:
-    """The interim files of each atmospheric variable the channels use (an error names the missing one)."""
-    files = {}
-    for channel in inputs.atmos:
-        paths = getattr(args, channel.variable, None)
-        if not paths:
-            raise SystemExit(f"floecast {args.command}: the channels use {channel.variable}: give --{channel.variable} FILE...")
-        files[channel.variable] = paths
-    return files
+def _field_files(args: argparse.Namespace, inputs: InputSpec) -> dict[str, list[str]]:
+    """The interim files of each variable the field channels use (``--field NAME FILE...``; an error
+    names the one missing, unless ``--without`` lists it)."""
+    given = {name: paths for name, *paths in args.field or []}
+    without = set(getattr(args, "without", None) or [])
+    for channel in inputs.fields:
+        if channel.variable not in given and channel.variable not in without:
+            raise SystemExit(
+                f"floecast {args.command}: the channels use {channel.variable}: give --field {channel.variable} FILE..."
+            )
+    return given
 
 
 def cmd_statistics(args: argparse.Namespace) -> None:
     from floecast import preprocess
 
     inputs = _channels(args)
-    preprocess.fit_statistics(args.sic, _atmos_files(args, inputs), args.out, inputs.atmos)
+    preprocess.fit_statistics(args.sic, _field_files(args, inputs), args.out, inputs.fields)
     log.info("wrote %s from %d training years", args.out, len(args.sic))
 
 
@@ -194,7 +220,15 @@ def cmd_store(args: argparse.Namespace) -> None:
     grid = Ease2Grid(args.hemisphere, args.coarsen)
     inputs = _channels(args)
     digest = build_year_store(
-        args.year, args.sic, _atmos_files(args, inputs), args.statistics, args.out, inputs, args.hemisphere, grid.cell_area_km2
+        args.year,
+        args.sic,
+        _field_files(args, inputs),
+        args.statistics,
+        args.out,
+        inputs,
+        args.hemisphere,
+        grid.cell_area_km2,
+        without=args.without or (),
     )
     log.info("wrote %s (sha256 %s)", args.out, digest)
 
@@ -413,20 +447,34 @@ def _grid_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coarsen", type=int, default=1, help="EASE2 block coarsening factor (1 = 25 km)")
 
 
+def _field_args(p: argparse.ArgumentParser, which: str) -> None:
+    p.add_argument(
+        "--field",
+        nargs="+",
+        action="append",
+        metavar=("NAME", "FILE"),
+        help=f"a catalogue variable the channels use and its interim files {which} (repeat for each)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from floecast.variables import CATALOGUE  # no dependency: the catalogue gives the choices
+
     parser = argparse.ArgumentParser(prog="floecast", description=__doc__)
     parser.add_argument("--version", action="version", version=f"floecast {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="fetch one period of one source into data/raw")
-    p.add_argument("kind", choices=["sic", "atmos", "cmip6"])
+    p.add_argument(
+        "kind", choices=["sic", "atmos", "ocean", "cmip6"], help="the config key under sources (atmos: ERA5, ocean: ORAS5)"
+    )
     p.add_argument("--source", required=True)
     _grid_args(p)
     p.add_argument("--year", type=int, help="year to fetch (sic, atmos)")
     p.add_argument("--month", type=int, help="month to fetch (sic; default: the whole year)")
     p.add_argument("--last-day", type=_date, default=dt.date.max, help="last day to fetch in that year")
-    p.add_argument("--variable", help="ERA5 short name (atmos) or CMOR name (cmip6)")
+    p.add_argument("--variable", help="a catalogue variable (floecast/variables.py; atmos, ocean) or its CMOR name (cmip6)")
     p.add_argument("--model", help="CMIP6 source_id")
     p.add_argument("--member", help="CMIP6 variant_label")
     p.add_argument("--member-index", type=int, default=0, help="position of the CMIP6 run in the config (seeds it)")
@@ -441,11 +489,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("regrid", help="raw file(s) -> one EASE2 interim file")
-    p.add_argument("variable", choices=["sic", "t2m", "u10", "v10"])
+    p.add_argument("variable", choices=list(CATALOGUE), help="a variable of the catalogue (floecast/variables.py)")
     _grid_args(p)
-    p.add_argument("--raw", nargs="+", required=True, help="raw file, or the folders of a year's daily SIC files")
-    p.add_argument("--cmip6", action="store_true", help="the raw file is a CMIP6 (CMOR) file")
-    p.add_argument("--partner", help="the other wind component's raw file (to rotate lat/lon winds to the grid)")
+    p.add_argument("--raw", nargs="+", required=True, help="raw file(s), or the folders of a year's daily SIC files")
+    p.add_argument("--layout", choices=["era5", "oras5", "cmip6"], default="era5", help="the raw files' layout (default era5)")
+    p.add_argument("--cmip6", action="store_true", help="the raw file is a CMIP6 (CMOR) file (= --layout cmip6)")
+    p.add_argument("--partner", nargs="+", help="the other vector component's raw file(s) (to rotate lat/lon winds to the grid)")
+    p.add_argument("--first-day", type=_date, help="first day to write (monthly sources: the days to interpolate to)")
+    p.add_argument("--last-day", type=_date, help="last day to write")
     p.add_argument("--weights-cache", help="folder caching the regridding weights per source grid")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_regrid)
@@ -453,8 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("statistics", help="masks, climatologies, normalisation from training years")
     p.add_argument("--spec", required=True, help="training spec (its channels): JSON text, a JSON file, or a config YAML")
     p.add_argument("--sic", nargs="+", required=True, help="interim sic files of the training years")
-    for name in ("t2m", "u10", "v10"):
-        p.add_argument(f"--{name}", nargs="+", help=f"interim {name} files of the training years")
+    _field_args(p, "of the training years")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_statistics)
 
@@ -463,8 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", required=True, help="training spec (its channels): JSON text, a JSON file, or a config YAML")
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--sic", nargs="+", required=True, help="interim sic files of the year and the trend's years before it")
-    for name in ("t2m", "u10", "v10"):
-        p.add_argument(f"--{name}", nargs="+", help=f"interim {name} files covering the year")
+    _field_args(p, "covering the year")
+    p.add_argument("--without", nargs="*", default=[], help="variables with no source here (set to their mean: 0)")
     p.add_argument("--statistics", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_store)

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from floecast.grid import BASE_SIZE
+from floecast.variables import CATALOGUE, FIELD_NAMES
 
 SYNTHETIC = "synthetic"
 
@@ -85,10 +86,19 @@ def check(config: dict) -> dict:
     channels = config["channels"]
     if 1 not in channels["sic_lags"]:
         raise ConfigError("config key channels.sic_lags: must include 1 (the day before the init date)")
-    atmos = channels["atmos"]
-    if ("u10" in atmos) != ("v10" in atmos):
-        raise ConfigError("config key channels.atmos: u10 and v10 come together (winds are rotated to the grid axes)")
-    max_lag = max(channels["sic_lags"] + [lag for entry in atmos.values() for lag in entry["lags"]])
+    fields = channels["fields"]
+    for name in fields:
+        if name not in FIELD_NAMES:
+            raise ConfigError(
+                f"config key channels.fields: {name!r} is not a variable of the catalogue (floecast/variables.py); "
+                f"known: {', '.join(FIELD_NAMES)}"
+            )
+        partner = CATALOGUE[name].partner
+        if partner and partner not in fields:
+            raise ConfigError(
+                f"config key channels.fields: {name} and {partner} come together (vectors are rotated to the grid axes)"
+            )
+    max_lag = max(channels["sic_lags"] + [lag for entry in fields.values() for lag in entry["lags"]])
     first_init = start + dt.timedelta(days=max_lag)
     if not first_init <= init <= end + dt.timedelta(days=1):
         raise ConfigError(
@@ -131,7 +141,7 @@ def check(config: dict) -> dict:
     if first_cmip > last_cmip:
         raise ConfigError(f"config key cmip6.years: first year {first_cmip} after last year {last_cmip}")
     config = copy.deepcopy(config)
-    for entry in config["channels"]["atmos"].values():
+    for entry in config["channels"]["fields"].values():
         entry.setdefault("transform", "absolute")
         entry.setdefault("norm", "zscore")
     config["date"] = init.isoformat()

@@ -7,7 +7,7 @@ climatology channels are of the target days, which are known before D (the trend
 fitted on earlier years only).
 
 The store's years are read once (``floecast.store.read_store``) into a compact cache
-(SIC and trend as uint8 steps of 1/250, atmospheric channels as float16) held as torch
+(SIC and trend as uint8 steps of 1/250, field channels as float16) held as torch
 tensors on the CPU or, in a GPU job, in GPU memory, so that a batch is gathered where
 the model runs and converted to float32 there: no per-sample Python work, no copies of
 the target window.
@@ -41,7 +41,7 @@ class SampleStore:
     dates: pd.DatetimeIndex
     sic: torch.Tensor  # (T, H, W) uint8
     trend: torch.Tensor  # (T + leads, H, W) uint8
-    atmos: dict[str, torch.Tensor]  # key -> (T, H, W) float16
+    fields: dict[str, torch.Tensor]  # key -> (T, H, W) float16
     hole_km: torch.Tensor  # (T,) float32, radius of the polar hole of each day
     land: np.ndarray
     active: np.ndarray
@@ -61,7 +61,7 @@ class SampleStore:
     ) -> SampleStore:
         """Read the parts (contiguous days) and the statistics file into the cache on ``device``."""
         days = read_store(
-            paths, statistics, leads=spec.leads, atmos=[a.key for a in spec.atmos], sic_trend_years=spec.sic_trend_years
+            paths, statistics, leads=spec.leads, fields=[f.key for f in spec.fields], sic_trend_years=spec.sic_trend_years
         )
         device = torch.device(device)
         to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
@@ -70,7 +70,7 @@ class SampleStore:
             days.dates,
             sic=to(days.sic),
             trend=to(days.trend),
-            atmos={key: to(values) for key, values in days.atmos.items()},
+            fields={key: to(values) for key, values in days.fields.items()},
             hole_km=to(days.hole_km),
             land=days.land,
             active=days.active,
@@ -88,7 +88,7 @@ class SampleStore:
     @property
     def nbytes(self) -> int:
         """Bytes of the cache's per-day arrays (what grows with the number of years)."""
-        tensors = [self.sic, self.trend, self.hole_km, *self.atmos.values()]
+        tensors = [self.sic, self.trend, self.hole_km, *self.fields.values()]
         return sum(t.numel() * t.element_size() for t in tensors)
 
     def init_dates(self, years: tuple[int, int] | None = None, stride: int = 1, with_targets: bool = True) -> pd.DatetimeIndex:
@@ -102,7 +102,7 @@ class SampleStore:
 
     def input_days(self, init: pd.Timestamp) -> pd.DatetimeIndex:
         """Every day read to build the inputs of one init date."""
-        lags = sorted(set(self.spec.sic_lags + tuple(lag for a in self.spec.atmos for lag in a.lags)))
+        lags = sorted(set(self.spec.sic_lags + tuple(lag for f in self.spec.fields for lag in f.lags)))
         return pd.DatetimeIndex([init - pd.Timedelta(days=lag) for lag in lags])
 
     def _base(self, dates: pd.DatetimeIndex) -> np.ndarray:
@@ -132,8 +132,8 @@ class SampleStore:
             return torch.index_select(array, 0, index.reshape(-1)).reshape(*index.shape, *array.shape[1:])
 
         out = {"sic_lags": frames(self.sic, base[:, None] - torch.tensor(spec.sic_lags, device=device))}
-        for a in spec.atmos:
-            out[a.key] = frames(self.atmos[a.key], base[:, None] - torch.tensor(a.lags, device=device))
+        for f in spec.fields:
+            out[f.key] = frames(self.fields[f.key], base[:, None] - torch.tensor(f.lags, device=device))
         out["latest"] = frames(self.sic, (base - 1).reshape(n, 1))
         if spec.sic_trend_years:
             out["trend"] = frames(self.trend, base[:, None] + leads[None, :])
@@ -164,7 +164,7 @@ class SampleStore:
         doy = target_days.day_of_year.to_numpy().reshape(n, spec.leads)
         clim = self._statics["sic_clim"][torch.from_numpy(doy - 1).to(device)]
         parts = [gathered["sic_lags"].float() * scale]
-        parts += [gathered[a.key].float() for a in spec.atmos]
+        parts += [gathered[f.key].float() for f in spec.fields]
         if spec.land:
             parts.append(self._statics["land"].expand(n, 1, h, w))
         if spec.day_of_year:

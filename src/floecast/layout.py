@@ -19,6 +19,8 @@ RAW_SIC_DIR = "data/raw/{sic_source}/ice_conc/{hemi}"
 RAW_SIC = RAW_SIC_DIR + "/{period}.json"
 RAW_ATMOS_DIR = "data/raw/{atmos_source}/{variable}/{hemi}"
 RAW_ATMOS = RAW_ATMOS_DIR + "/{year}.nc"
+RAW_OCEAN_DIR = "data/raw/{ocean_source}/{variable}/{hemi}"  # ORAS5's month files: data/raw/oras5/<variable>/files
+RAW_OCEAN = RAW_OCEAN_DIR + "/{year}.nc"
 RAW_CMIP6 = "data/raw/{cmip6_source}/cmip6/{cmip6_run}/{cmor}/{hemi}.nc"
 POLL_STATE = "data/poll/state.json"
 

@@ -1,7 +1,8 @@
 """From delivered files to analysis-ready data: EASE2 interim files and the training statistics.
 
-* ``regrid_*``: raw files -> one float32 EASE2 file per variable (and year), with the
-  canonical names ``sic`` (fraction), ``t2m``, ``u10``, ``v10``.
+* ``regrid_*``: raw files -> one float32 EASE2 file per variable (and year), daily, under the
+  catalogue's canonical names (``sic`` as a fraction, ``t2m``, ``sst``, ``sithick``, ...), gaps
+  filled by each variable's fill policy (``floecast.variables``).
 * ``fit_statistics``: land and active-cell masks, day-of-year climatologies and the
   normalisation, all from the training years only (the rule is given only their files).
 
@@ -21,15 +22,18 @@ import xarray as xr
 from scipy.ndimage import uniform_filter1d
 
 from floecast import __version__, regrid
-from floecast.channels import DEFAULT_ATMOS, AtmosChannel
-from floecast.fill import fill_from_nearest
+from floecast.channels import DEFAULT_FIELDS, FieldChannel
+from floecast.fill import causal_daily, fill_from_nearest
 from floecast.grid import BASE_SIZE, Ease2Grid, coarsen_blocks
 from floecast.io import read_variable, write_netcdf
-from floecast.sources.cmip6 import CANONICAL_TO_CMIP6, read_cmip6_variable
-from floecast.sources.era5 import read_era5_variable
+from floecast.sources.cmip6 import read_cmip6_variable
+from floecast.sources.era5 import EXPVER_PERSISTED, read_era5_variable
+from floecast.sources.oras5 import read_oras5_variable
 from floecast.sources.osisaf import STATUS_LAKE, STATUS_LAND, date_from_filename, polar_hole_radius_km, read_osisaf_file
+from floecast.variables import Variable
+from floecast.variables import variable as catalogue_variable
 
-ATMOS_VARIABLES = ("t2m", "u10", "v10")  # what the sources deliver; the config picks channels
+DEFAULT_FIELD_VARIABLES = tuple(f.variable for f in DEFAULT_FIELDS)  # the default channels' variables
 ICE_THRESHOLD = 0.15
 CLIM_WINDOW_DAYS = 31  # smoothing of day-of-year climatologies
 
@@ -113,8 +117,10 @@ def regrid_sic_year(
     return ds
 
 
-LAT_NAMES, LON_NAMES = ("latitude", "lat"), ("longitude", "lon")
-WIND_PARTNER = {"u10": "v10", "v10": "u10"}
+LAT_NAMES, LON_NAMES = ("latitude", "lat", "nav_lat"), ("longitude", "lon", "nav_lon")
+SOURCE_KINDS = ("era5", "oras5", "cmip6")  # the layouts a raw field file can have
+SOURCE_LAND_ATTRS = {"long_name": "cells the source never defines (its land), filled from the nearest defined cell"}
+PERSISTED_ATTRS = {"long_name": "day persisting the source's newest data (no newer data yet)"}
 
 
 def _latlon_dims(da: xr.DataArray) -> tuple[str, str] | None:
@@ -123,65 +129,43 @@ def _latlon_dims(da: xr.DataArray) -> tuple[str, str] | None:
     return (lat, lon) if lat and lon else None
 
 
+def _curvilinear_coords(da: xr.DataArray) -> tuple[str, str] | None:
+    """The 2-D latitude/longitude coordinates of a curvilinear grid (ORCA's nav_lat/nav_lon, CMIP6's
+    latitude/longitude on (j, i)), or None."""
+    lat = next((n for n in LAT_NAMES if n in da.coords and da[n].ndim == 2), None)
+    lon = next((n for n in LON_NAMES if n in da.coords and da[n].ndim == 2), None)
+    return (lat, lon) if lat and lon else None
+
+
 def _regridded(
     da: xr.DataArray, path: str | Path, grid: Ease2Grid, cache_dir: str | Path | None = None, skip_nan: bool = False
 ) -> np.ndarray:
-    """(time, y, x) float32 on ``grid``: passed through if already on it, else from lat/lon, bilinear or
-    area-conservative where the source cells are larger than the target cells (``skip_nan``: the weights
-    of a source's NaN cells are shared out among its defined cells, see :func:`regrid.apply`).
+    """(time, y, x) float32 on ``grid``: passed through if already on it, else from a regular latitude/longitude
+    grid (bilinear, or area-conservative where the source cells are larger than the target cells) or a
+    curvilinear grid (area shares from its cells on the sphere, see :mod:`floecast.regrid`). ``skip_nan``: the
+    weights of a source's NaN cells are shared out among its defined cells (:func:`regrid.apply`).
 
     A target cell outside the source's area is an error naming the file: no fill may hide it."""
     if "yc" in da.dims and "xc" in da.dims:
         _check_grid(path, da.shape, grid)
         return da.transpose("time", "yc", "xc").values.astype(np.float32)
-    dims = _latlon_dims(da)
-    if dims is None:
-        raise ValueError(f"{path}: cannot regrid dims {da.dims}: expected (yc, xc) or latitude/longitude")
-    weights = regrid.cached_weights(da[dims[0]].values, da[dims[1]].values, grid, cache_dir, method="auto")
+    curvilinear = _curvilinear_coords(da)
+    if curvilinear is not None:
+        lat, lon = da[curvilinear[0]].values, da[curvilinear[1]].values
+        dims = da[curvilinear[0]].dims
+    else:
+        dims = _latlon_dims(da)
+        if dims is None:
+            raise ValueError(f"{path}: cannot regrid dims {da.dims}: expected (yc, xc), latitude/longitude or 2-D coordinates")
+        lat, lon = da[dims[0]].values, da[dims[1]].values
+    weights = regrid.cached_weights(lat, lon, grid, cache_dir, method="auto")
     outside = ~regrid.covered(weights, grid)
     if outside.any():
-        lat = da[dims[0]].values
         raise ValueError(
-            f"{path}: the source ({float(np.min(lat)):g}..{float(np.max(lat)):g} degrees of latitude) does not cover "
+            f"{path}: the source ({float(np.nanmin(lat)):g}..{float(np.nanmax(lat)):g} degrees of latitude) does not cover "
             f"{int(outside.sum())} of the {outside.size} EASE2 cells (source area too small?)"
         )
     return regrid.apply(weights, da.transpose("time", *dims).values, grid, skip_nan=skip_nan)
-
-
-def _read_atmos(raw_path: str | Path, variable: str, cmip6: bool) -> xr.DataArray:
-    if cmip6:
-        return read_cmip6_variable(raw_path, CANONICAL_TO_CMIP6[variable])
-    return read_era5_variable(raw_path, variable)
-
-
-def regrid_atmos(
-    raw_path: str | Path,
-    out_path: str | Path,
-    grid: Ease2Grid,
-    variable: str,
-    cmip6: bool = False,
-    partner_path: str | Path | None = None,
-    cache_dir: str | Path | None = None,
-) -> None:
-    """One atmospheric variable (ERA5 short name or its CMIP6 counterpart) onto EASE2.
-
-    Winds on latitude/longitude grids are east/north components: they are rotated to the
-    grid's x/y axes, which needs the other component's file (``partner_path``). Fields
-    already on the EASE2 grid (the synthetic source) are grid-relative and pass through.
-    """
-    da = _read_atmos(raw_path, variable, cmip6)
-    values = _regridded(da, raw_path, grid, cache_dir)
-    if variable in WIND_PARTNER and _latlon_dims(da) is not None:
-        if partner_path is None:
-            raise ValueError(f"{raw_path}: rotating {variable} to the grid axes needs the {WIND_PARTNER[variable]} file")
-        other = _regridded(_read_atmos(partner_path, WIND_PARTNER[variable], cmip6), partner_path, grid, cache_dir)
-        u, v = (values, other) if variable == "u10" else (other, values)
-        x, y = regrid.rotate_winds(u, v, grid)
-        values = (x if variable == "u10" else y).astype(np.float32)
-    if not np.isfinite(values).all():
-        raise ValueError(f"{raw_path}: {variable} has missing values on the EASE2 grid (source area too small?)")
-    ds = xr.Dataset({variable: (("time", "yc", "xc"), values)}, coords={"time": da["time"].values, **grid.coords()})
-    _write_interim(ds, out_path)
 
 
 def fill_source_land(values: np.ndarray, path: str | Path, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -199,24 +183,150 @@ def fill_source_land(values: np.ndarray, path: str | Path, name: str) -> tuple[n
     return fill_from_nearest(values, source_land), source_land
 
 
-SOURCE_LAND_ATTRS = {"long_name": "cells the source never defines (its land), filled from the nearest defined cell"}
+def apply_fill(values: np.ndarray, item: Variable, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """The catalogue's fill policy of ``item`` on regridded (time, y, x) values: the value for cells a source
+    leaves empty on some days (``fill.missing``, or everywhere it is empty where ``fill.coast`` is off), then
+    the nearest defined cell for cells it never defines (``fill.coast``). Returns the values and the (y, x)
+    mask of cells filled from the nearest; a gap no policy covers is an error naming the file."""
+    missing = np.isnan(values)
+    if not missing.any():
+        return values, np.zeros(values.shape[1:], bool)
+    if item.fill.missing is not None:
+        empty = missing if not item.fill.coast else missing & np.isfinite(values).any(axis=0)
+        values = np.where(empty, np.float32(item.fill.missing), values)
+    if item.fill.coast:
+        return fill_source_land(values, path, item.name)
+    if np.isnan(values).any():
+        raise ValueError(f"{path}: {item.name} has missing values on the EASE2 grid, and its fill policy fills none")
+    return values, np.zeros(values.shape[1:], bool)
+
+
+def _check_range(da: xr.DataArray, item: Variable, path: str | Path) -> None:
+    low, high = item.valid_range
+    finite = da.values[np.isfinite(da.values)]
+    if finite.size and (finite.min() < low or finite.max() > high):
+        found = f"{finite.min():.4g} .. {finite.max():.4g}"
+        raise ValueError(f"{path}: {item.name} outside [{low:g}, {high:g}] {item.units} ({found})")
+
+
+def _expver_persisted(path: str | Path, times: np.ndarray) -> np.ndarray:
+    """ERA5 layout: the days whose ``expver`` marks them as persisting the newest ERA5 day."""
+    with xr.open_dataset(path, engine="netcdf4") as ds:
+        if "expver" not in ds.variables:
+            return np.zeros(len(times), bool)
+        return np.array([str(v) == EXPVER_PERSISTED for v in np.asarray(ds["expver"].values).ravel()], bool)
+
+
+def read_field(raw_path: str | Path, variable: str, kind: str) -> tuple[xr.DataArray, np.ndarray]:
+    """One raw file of ``variable`` in canonical units with a ``time`` dimension, and the days that persist
+    the source's newest data (ERA5 layout: ``expver``), by the file's layout ``kind`` (era5, oras5, cmip6)."""
+    item = catalogue_variable(variable)
+    if kind == "era5":
+        da = read_era5_variable(raw_path, variable)
+        return da, _expver_persisted(raw_path, da["time"].values)
+    if kind == "oras5":
+        da = read_oras5_variable(raw_path, variable)
+    elif kind == "cmip6":
+        if item.cmip6 is None:
+            raise ValueError(f"{raw_path}: {variable} has no CMIP6 counterpart in the catalogue")
+        da = read_cmip6_variable(raw_path, item.cmip6.name)
+    else:
+        raise ValueError(f"{raw_path}: unknown source layout {kind!r}; known: {SOURCE_KINDS}")
+    _check_range(da, item, raw_path)
+    return da, np.zeros(da.sizes["time"], bool)
+
+
+def _monthly(item: Variable, kind: str) -> bool:
+    if kind == "cmip6":
+        return item.cmip6 is not None and item.cmip6.frequency == "monthly"
+    return item.frequency == "monthly"
+
+
+def field_values(
+    raw_paths: Sequence[str | Path],
+    grid: Ease2Grid,
+    variable: str,
+    kind: str,
+    partner_paths: Sequence[str | Path] = (),
+    cache_dir: str | Path | None = None,
+    period: tuple[dt.date, dt.date] | None = None,
+) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray]:
+    """A variable's raw files on EASE2 as daily fields: (days, values (time, y, x), persisted (time),
+    source_land (y, x)).
+
+    Vectors on latitude/longitude grids are east/north components: they are rotated to the grid's x/y
+    axes, which needs the partner's files. Fields already on the EASE2 grid (the synthetic source) are
+    grid-relative and pass through. The fill policy of the catalogue is applied on the EASE2 grid; monthly
+    means become daily values that never use a month before it has ended (:func:`fill.causal_daily`) over
+    ``period`` (default: every day of the months' years).
+    """
+    item = catalogue_variable(variable)
+    pieces = [read_field(path, variable, kind) for path in raw_paths]
+    pieces = [p for p in pieces if p[0].sizes["time"]]  # a year the source has no month of yet
+    if not pieces:
+        raise ValueError(f"{', '.join(map(str, raw_paths))}: no {variable} data in these files")
+    da = xr.concat([p[0] for p in pieces], dim="time") if len(pieces) > 1 else pieces[0][0]
+    persisted = np.concatenate([p[1] for p in pieces])
+    order = np.argsort(da["time"].values, kind="stable")
+    da, persisted = da.isel(time=order), persisted[order]
+    source = raw_paths[0]
+    gappy = item.fill.coast or item.fill.missing is not None
+    values = _regridded(da, source, grid, cache_dir, skip_nan=gappy)
+    if item.partner and (_latlon_dims(da) is not None or _curvilinear_coords(da) is not None):
+        if not partner_paths:
+            raise ValueError(f"{source}: rotating {variable} to the grid axes needs the {item.partner} file")
+        partner = [read_field(path, item.partner, kind)[0] for path in partner_paths]
+        other = xr.concat(partner, dim="time").sortby("time") if len(partner) > 1 else partner[0]
+        other = _regridded(other, partner_paths[0], grid, cache_dir, skip_nan=gappy)
+        east = item.component == "east"
+        u, v = (values, other) if east else (other, values)
+        x, y = regrid.rotate_winds(u, v, grid)
+        values = (x if east else y).astype(np.float32)
+    values, source_land = apply_fill(values, item, source)
+    times = pd.DatetimeIndex(da["time"].values).normalize()
+    if _monthly(item, kind):
+        first, last = period or (dt.date(times[0].year, 1, 1), dt.date(times[-1].year, 12, 31))
+        days = pd.date_range(first, last, freq="D")
+        values, persisted = causal_daily(times, values, days)
+        return days, values.astype(np.float32), persisted, source_land
+    if period is not None:
+        keep = (times >= pd.Timestamp(period[0])) & (times <= pd.Timestamp(period[1]))
+        times, values, persisted = times[keep], values[keep], persisted[keep]
+    return times, values, persisted, source_land
+
+
+def regrid_field(
+    raw_paths: Sequence[str | Path],
+    out_path: str | Path,
+    grid: Ease2Grid,
+    variable: str,
+    kind: str,
+    partner_paths: Sequence[str | Path] = (),
+    cache_dir: str | Path | None = None,
+    period: tuple[dt.date, dt.date] | None = None,
+) -> None:
+    """One variable of the catalogue onto EASE2 as daily float32 fields (see :func:`field_values`), with
+    ``persisted`` (per day) and ``source_land`` (the cells filled from the nearest defined cell)."""
+    days, values, persisted, source_land = field_values(raw_paths, grid, variable, kind, partner_paths, cache_dir, period)
+    item = catalogue_variable(variable)
+    ds = xr.Dataset(
+        {
+            variable: (("time", "yc", "xc"), values, {"units": item.units, "long_name": item.long_name}),
+            "persisted": (("time",), persisted.astype(np.int8), PERSISTED_ATTRS),
+            "source_land": (("yc", "xc"), source_land.astype(np.int8), SOURCE_LAND_ATTRS),
+        },
+        coords={"time": days.values, **grid.coords()},
+    )
+    if variable == "sic":  # the SIC of a climate model: no day filled in time (the store reads the flag)
+        ds["filled"] = (("time",), np.zeros(len(days), np.int8))
+    _write_interim(ds, out_path)
 
 
 def regrid_cmip6_sic(raw_path: str | Path, out_path: str | Path, grid: Ease2Grid, cache_dir: str | Path | None = None) -> None:
     """CMIP6 ``siconca`` onto EASE2. The model's land (where SIC is never defined) differs from the
     observations': it takes the SIC of the nearest model-ocean cell (``source_land`` records where),
     so every cell the observations call ocean has a value."""
-    da = read_cmip6_variable(raw_path, "siconca")
-    values, source_land = fill_source_land(_regridded(da, raw_path, grid, cache_dir, skip_nan=True), raw_path, "siconca")
-    ds = xr.Dataset(
-        {
-            "sic": (("time", "yc", "xc"), values, {"units": "1"}),
-            "filled": (("time",), np.zeros(len(da["time"]), np.int8)),
-            "source_land": (("yc", "xc"), source_land.astype(np.int8), SOURCE_LAND_ATTRS),
-        },
-        coords={"time": da["time"].values, **grid.coords()},
-    )
-    _write_interim(ds, out_path)
+    regrid_field([raw_path], out_path, grid, "sic", "cmip6", cache_dir=cache_dir)
 
 
 def _open_concat(paths: Sequence[str | Path], variable: str) -> xr.DataArray:
@@ -234,14 +344,16 @@ def _doy_climatology(da: xr.DataArray) -> np.ndarray:
 
 def fit_statistics(
     sic_paths: Sequence[str | Path],
-    atmos_paths: dict[str, Sequence[str | Path]],
+    field_paths: dict[str, Sequence[str | Path]],
     out_path: str | Path,
-    atmos_channels: Sequence[AtmosChannel] = DEFAULT_ATMOS,
+    channels: Sequence[FieldChannel] = DEFAULT_FIELDS,
 ) -> xr.Dataset:
     """Masks, climatologies and normalisation from the training years' interim files only.
 
-    Every atmospheric channel gets its normalisation (mean, std of the transformed values;
-    (0, 1) for ``norm: none``) and, for ``transform: anomaly``, its day-of-year climatology.
+    Every field channel gets its normalisation (mean, std of the transformed values; (0, 1) for
+    ``norm: none``) and, for ``transform: anomaly``, its day-of-year climatology. A variable whose
+    fill policy sets the observations' land to the mean (an ocean field) is normalised over the
+    ocean cells only.
     """
     sic = _open_concat(sic_paths, "sic")
     with xr.open_dataset(sic_paths[0], engine="netcdf4") as first:
@@ -250,14 +362,21 @@ def fit_statistics(
     ice = ocean_sic > ICE_THRESHOLD
     active = ice.groupby("time.month").any().reindex(month=np.arange(1, 13), fill_value=False).values & ~land
     climatologies, norm = {}, {}
-    for channel in atmos_channels:
-        da = _open_concat(atmos_paths[channel.variable], channel.variable)
+    for channel in channels:
+        da = _open_concat(field_paths[channel.variable], channel.variable)
         values = da.values
         if channel.transform == "anomaly":
             clim = _doy_climatology(da)
             climatologies[f"{channel.variable}_clim"] = (("dayofyear", "yc", "xc"), clim)
             values = values - clim[da["time"].dt.dayofyear.values - 1]
+        if catalogue_variable(channel.variable).fill.land == "mean":
+            values = values[:, ~land]
         norm[channel.key] = (float(values.mean()), float(values.std())) if channel.norm == "zscore" else (0.0, 1.0)
+        if not (np.isfinite(norm[channel.key]).all() and norm[channel.key][1] > 0):
+            raise ValueError(
+                f"{field_paths[channel.variable][0]}: the training years give {channel.key} no usable normalisation "
+                f"(mean, std = {norm[channel.key]}): too few days for a day-of-year climatology, or a constant field?"
+            )
     years = sorted({int(y) for y in sic["time"].dt.year.values})
     ds = xr.Dataset(
         {

@@ -23,6 +23,7 @@ from typing import Any
 
 from floecast import deploy, layout
 from floecast.sources.osisaf import date_from_filename
+from floecast.variables import variable as catalogue_variable
 
 log = logging.getLogger(__name__)
 NOTIFY_TIMEOUT_S = 60.0
@@ -114,13 +115,17 @@ def data_days(root: str | os.PathLike[str], config: Mapping[str, Any], hemi: str
             "raw": _safe(newest_raw_sic, root, sources["sic"], hemi),
             "interim": _safe(_newest_year_file, interim("sic")),
         }
-    if "atmos" in sources:
-        for variable in config.get("channels", {}).get("atmos", {}):
-            raw = layout.path(root, layout.RAW_ATMOS_DIR, atmos_source=sources["atmos"], variable=variable, hemi=hemi)
-            days[f"atmos:{sources['atmos']}:{variable}"] = {
-                "raw": _safe(_newest_year_file, raw),
-                "interim": _safe(_newest_year_file, interim(variable)),
-            }
+    raw_dirs = {"atmos": ("atmos_source", layout.RAW_ATMOS_DIR), "ocean": ("ocean_source", layout.RAW_OCEAN_DIR)}
+    for variable in config.get("channels", {}).get("fields", {}):
+        role = catalogue_variable(variable).source
+        if role not in sources or role not in raw_dirs:
+            continue
+        wildcard, template = raw_dirs[role]
+        raw = layout.path(root, template, **{wildcard: sources[role]}, variable=variable, hemi=hemi)
+        days[f"{role}:{sources[role]}:{variable}"] = {
+            "raw": _safe(_newest_year_file, raw),
+            "interim": _safe(_newest_year_file, interim(variable)),
+        }
     return days
 
 

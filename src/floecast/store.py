@@ -2,14 +2,16 @@
 
 A store is one folder of yearly parts per dataset, ``data/store/<hemi>/<dataset>/<year>.zarr``
 (``floecast.layout``), beside the training years' ``statistics.nc``. A part holds ``time``
-(days since 1970-01-01), ``sic`` (fraction, 0 on land), ``atmos`` (time, channel, y, x: the
-normalised channels named in its ``channels`` attribute), ``sic_trend`` on ``trend_time`` (the
-year and the forecast horizon after it), ``filled`` and ``polar_hole_km``; its attributes carry
-the hemisphere, the cell area, the trend's years and ``content_sha256``, a hash of what was
-written.
+(days since 1970-01-01), ``sic`` (fraction, 0 on land), ``fields`` (time, channel, y, x: the
+normalised channels of the catalogue's variables, named in its ``channels`` attribute),
+``sic_trend`` on ``trend_time`` (the year and the forecast horizon after it), ``filled`` and
+``polar_hole_km``; its attributes carry the hemisphere, the cell area, the trend's years, the
+share of ocean cells filled from the sources' nearest ocean cells (``coast_fill_share``), the
+days that persist a source's newest data (``persisted_days``) and ``content_sha256``, a hash
+of what was written.
 
 :func:`read_store` reads parts into memory in compact dtypes (SIC and trend as uint8 steps of
-1/250, atmospheric channels as float16) without torch: verification, calibration and plots read
+1/250, field channels as float16) without torch: verification, calibration and plots read
 through it, and the training loader (``floecast.dataset``) builds its cache from it.
 """
 
@@ -31,6 +33,7 @@ import xarray as xr
 from floecast import __version__, layout
 from floecast.channels import InputSpec
 from floecast.io import DailyReader, atomic_path
+from floecast.variables import variable as catalogue_variable
 
 log = logging.getLogger(__name__)
 SIC_STEPS = 250  # uint8 SIC: value / 250, at most 0.002 from the stored fraction
@@ -105,21 +108,25 @@ STORE_CHUNK_DAYS = 32  # a sample's ~100-day window spans 4-5 chunks of each arr
 def build_year_store(
     year: int,
     sic_paths: Sequence[str | Path],
-    atmos_paths: dict[str, Sequence[str | Path]],
+    field_paths: dict[str, Sequence[str | Path]],
     statistics_path: str | Path,
     out_path: str | Path,
     spec: InputSpec,
     hemisphere: str,
     cell_area_km2: float,
     chunk_days: int = STORE_CHUNK_DAYS,
+    without: Sequence[str] = (),
 ) -> str:
     """One year of a dataset's channels as a zarr v3 store, written chunk by chunk.
 
     ``sic_paths`` are the interim SIC files of ``year`` and of the years before it that the
-    trend channel uses; ``atmos_paths`` those of ``year`` (or files spanning it, as CMIP6's).
-    Arrays: ``sic`` (fraction, 0 on land), ``atmos`` (time, channel, y, x: normalised),
-    ``sic_trend`` on ``trend_time`` (the year and ``spec.leads`` days after it), ``filled``
-    and ``polar_hole_km``. Returns the content hash, also stored as an attribute.
+    trend channel uses; ``field_paths`` those of each variable of ``spec.fields`` for ``year``
+    (or files spanning it, as CMIP6's). A variable in ``without`` has no source here (a climate
+    model without its counterpart): its channels are 0, the training years' mean or climatology.
+    Arrays: ``sic`` (fraction, 0 on land), ``fields`` (time, channel, y, x: normalised; 0 on the
+    observations' land for a variable whose fill policy says ``land: mean``), ``sic_trend`` on
+    ``trend_time`` (the year and ``spec.leads`` days after it), ``filled`` and ``polar_hole_km``.
+    Returns the content hash, also stored as an attribute.
     """
     import zarr
 
@@ -132,7 +139,10 @@ def build_year_store(
     if not (np.diff(days.values) == np.timedelta64(1, "D")).all():
         raise ValueError(f"{sic_paths[0]}: the SIC days of {year} are not contiguous")
     trend_days = pd.date_range(f"{year}-01-01", pd.Timestamp(f"{year}-12-31") + pd.Timedelta(days=spec.leads + 1), freq="D")
-    readers = {a.variable: DailyReader(atmos_paths[a.variable], a.variable) for a in spec.atmos}
+    missing = sorted({f.variable for f in spec.fields} - set(field_paths) - set(without))
+    if missing:
+        raise ValueError(f"{out_path}: the channels use {', '.join(missing)}, but no interim files were given for them")
+    readers = {f.variable: DailyReader(field_paths[f.variable], f.variable) for f in spec.fields if f.variable not in without}
     stats = xr.open_dataset(statistics_path, engine="netcdf4")
     norm = json.loads(stats.attrs["normalisation"])
     land = stats["land"].values.astype(bool)
@@ -164,7 +174,7 @@ def build_year_store(
             coordinate("trend_time", ((trend_days - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1)).to_numpy(), epoch)
             coordinate("yc", stats["yc"].values, {"units": "m", "standard_name": "projection_y_coordinate"})
             coordinate("xc", stats["xc"].values, {"units": "m", "standard_name": "projection_x_coordinate"})
-            keys = [a.key for a in spec.atmos]
+            keys = [f.key for f in spec.fields]
             sic = create(
                 "sic",
                 (len(days), ny, nx),
@@ -173,13 +183,13 @@ def build_year_store(
                 "float32",
                 {"units": "1", "long_name": "SIC"},
             )
-            atmos = create(
-                "atmos",
+            fields = create(
+                "fields",
                 (len(days), len(keys), ny, nx),
                 (chunk_days, 1, ny, nx),
                 ("time", "channel", "yc", "xc"),
                 "float32",
-                {"channels": keys, "normalisation": {k: norm[k] for k in keys}},
+                {"channels": keys, "normalisation": {k: norm[k] for k in keys}, "absent": sorted(without)},
             )
             trend = create(
                 "sic_trend",
@@ -210,15 +220,19 @@ def build_year_store(
                 _require_all(values, chunk, own_year or sic_paths, "sic", land)
                 put(sic, region, np.where(land, 0.0, np.nan_to_num(values)).astype(np.float32))
                 doy = chunk.day_of_year.to_numpy() - 1
-                block = np.empty((len(chunk), len(keys), ny, nx), np.float32)
-                for c, channel in enumerate(spec.atmos):
+                block = np.zeros((len(chunk), len(keys), ny, nx), np.float32)  # a variable without a source: 0
+                for c, channel in enumerate(spec.fields):
+                    if channel.variable in without:
+                        continue
                     values = readers[channel.variable].read(chunk)
-                    _require_all(values, chunk, atmos_paths[channel.variable], channel.variable, None)
+                    _require_all(values, chunk, field_paths[channel.variable], channel.variable, None)
                     if channel.transform == "anomaly":
                         values = values - stats[f"{channel.variable}_clim"].isel(dayofyear=doy).values
                     mean, std = norm[channel.key]
                     block[:, c] = (values - mean) / std
-                put(atmos, region, block)
+                    if catalogue_variable(channel.variable).fill.land == "mean":  # an ocean field means nothing on land
+                        block[:, c][:, land] = 0.0
+                put(fields, region, block)
 
             for start in range(0, len(trend_days), chunk_days):
                 chunk = trend_days[start : start + chunk_days]
@@ -233,6 +247,10 @@ def build_year_store(
                 put(trend, region, np.where(land, 0.0, np.nan_to_num(values)).astype(np.float32))
 
             store_hash = hashlib.sha256("".join(f"{k}:{digests[k].hexdigest()}" for k in sorted(digests)).encode()).hexdigest()
+            persisted = {name: persisted_days(reader, days) for name, reader in readers.items()}
+            persisted = {name: found for name, found in persisted.items() if found}
+            if persisted:
+                log.warning("%s: days persisting a source's newest data: %s", out_path, persisted)
             coast = {"sic": coast_fill_share(sic_reader, land)}
             coast.update({name: coast_fill_share(reader, land) for name, reader in readers.items()})
             if any(coast.values()):
@@ -240,6 +258,7 @@ def build_year_store(
             group.attrs.update(
                 {
                     "coast_fill_share": coast,
+                    "persisted_days": persisted,
                     "hemisphere": hemisphere,
                     "year": year,
                     "cell_area_km2": cell_area_km2,
@@ -258,6 +277,14 @@ def build_year_store(
             reader.close()
         stats.close()
     return store_hash
+
+
+def persisted_days(reader: DailyReader, days: pd.DatetimeIndex) -> list[str]:
+    """The days whose values persist the source's newest data (their ``persisted`` flag), as ISO dates."""
+    if "persisted" not in reader.sources[0][2]:
+        return []
+    flags = np.nan_to_num(reader.read(days, "persisted")) > 0
+    return [day.date().isoformat() for day in days[flags]]
 
 
 def coast_fill_share(reader: DailyReader, land: np.ndarray) -> float:
@@ -295,7 +322,7 @@ class StoreDays:
     dates: pd.DatetimeIndex
     sic: np.ndarray  # (T, H, W) uint8 steps of 1 / SIC_STEPS
     trend: np.ndarray  # (T + leads + 1, H, W) uint8 steps
-    atmos: dict[str, np.ndarray]  # channel key -> (T, H, W) float16
+    fields: dict[str, np.ndarray]  # channel key -> (T, H, W) float16
     hole_km: np.ndarray  # (T,) float32, radius of the polar hole of each day
     land: np.ndarray  # (H, W) bool
     active: np.ndarray  # (12, H, W) bool: ice seen in that month in a training year
@@ -350,12 +377,12 @@ def read_store(
     statistics: str | Path | None = None,
     *,
     leads: int,
-    atmos: Sequence[str] = (),
+    fields: Sequence[str] = (),
     sic_trend_years: int = 0,
 ) -> StoreDays:
     """Read the parts (contiguous days) and the statistics file (default: beside the parts).
 
-    ``atmos`` names the channels to read (a part lacking one is an error naming it); a non-zero
+    ``fields`` names the field channels to read (a part lacking one is an error naming it); a non-zero
     ``sic_trend_years`` must be the parts' trend years; ``leads`` is how far past the last day the
     trend is needed.
     """
@@ -366,25 +393,25 @@ def read_store(
         active = stats["active"].values.astype(bool)
         sic_clim = stats["sic_clim"].values.astype(np.float32)
         yc, xc = stats["yc"].values, stats["xc"].values
-    days, sic, channels, hole, trend, hashes = [], [], {key: [] for key in atmos}, [], [], []
+    days, sic, channels, hole, trend, hashes = [], [], {key: [] for key in fields}, [], [], []
     trend_days: list[pd.DatetimeIndex] = []
     attrs: dict = {}
     for part in parts:
         with xr.open_zarr(part, consolidated=True) as ds:
-            keys = list(ds["atmos"].attrs["channels"])
+            keys = list(ds["fields"].attrs["channels"])
             if sic_trend_years and ds.attrs.get("sic_trend_years") != sic_trend_years:
                 raise ValueError(
                     f"{part}: its trend channel uses {ds.attrs.get('sic_trend_years')} years, the model "
                     f"{sic_trend_years} (channels.sic_trend_years); rebuild the store"
                 )
-            for key in atmos:
+            for key in fields:
                 if key not in keys:
                     raise KeyError(f"{part}: no channel {key} (it has {', '.join(keys)}); rebuild the store")
             days.append(pd.DatetimeIndex(ds["time"].values))
             sic.append(to_sic_steps(ds["sic"].values))
-            if atmos:
-                values = ds["atmos"].values
-                for key in atmos:
+            if fields:
+                values = ds["fields"].values
+                for key in fields:
                     channels[key].append(values[:, keys.index(key)].astype(np.float16))
             hole.append(ds["polar_hole_km"].values.astype(np.float32))
             trend.append(to_sic_steps(ds["sic_trend"].values))
@@ -402,7 +429,7 @@ def read_store(
         dates,
         sic=np.concatenate(sic),
         trend=_trend_on(wanted, trend_days, trend, parts),
-        atmos={key: np.concatenate(v) for key, v in channels.items()},
+        fields={key: np.concatenate(v) for key, v in channels.items()},
         hole_km=np.concatenate(hole),
         land=land,
         active=active,

@@ -34,6 +34,10 @@ Every ``/api/retrieve`` and ``/api/profiles`` request must carry the ``PRIVATE-T
 header with the key (the client's ``_get_headers``), else HTTP 401. The download, like the
 CDS's object store, takes no credentials (the client sends none to it).
 
+``reanalysis-oras5`` (ORAS5) is served too: a request for months after ``oras5_end`` (the
+catalogue's newest month) fails as a job, and a delivery is a zip of one ORCA-layout NetCDF per
+month (see the ORAS5 section below; ``tamper`` rewrites each month's dataset).
+
 Fixtures are generated per job from the request: the real CDS NetCDF layout (dimensions
 ``valid_time``, ``latitude`` descending, ``longitude`` -180..180-step, plus
 ``pressure_level`` for pressure-level data; the ERA5 short name as a float32 variable with
@@ -57,11 +61,13 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import hashlib
+import io
 import itertools
 import json
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,8 +79,11 @@ import pandas as pd
 import xarray as xr
 
 from .base import LocalServer, QuietHandler
+from .orca import tripolar_like
 
-DATASETS = ("reanalysis-era5-single-levels", "reanalysis-era5-pressure-levels")
+ERA5_DATASETS = ("reanalysis-era5-single-levels", "reanalysis-era5-pressure-levels")
+ORAS5_DATASET = "reanalysis-oras5"
+DATASETS = (*ERA5_DATASETS, ORAS5_DATASET)
 DEFAULT_RESOLUTION = 2.5  # degrees; the CDS delivers 0.25 unless the request has ``grid``
 
 
@@ -160,6 +169,8 @@ def _as_list(value: Any) -> list[str]:
 
 def request_problem(dataset: str, request: dict[str, Any]) -> str | None:
     """Why the CDS would refuse ``request`` at submission (None: accepted)."""
+    if dataset == ORAS5_DATASET:
+        return oras5_request_problem(request)
     needed = ["product_type", "variable", "year", "month", "day", "time", "data_format"]
     if dataset == "reanalysis-era5-pressure-levels":
         needed.append("pressure_level")
@@ -274,6 +285,113 @@ def make_era5_dataset(
     return ds
 
 
+# --- ORAS5 (reanalysis-oras5) ------------------------------------------------------------------
+# The delivered layout (see src/floecast/sources/oras5.py and docs/data-sources.md for what is
+# verified): a zip of one NetCDF per month, <short>_control_monthly_highres_2D_<YYYYMM>_<CONS|OPER>_v0.1.nc,
+# on the ORCA025 grid (here a small tripolar-like grid from servers/orca.py, 20S to the fold):
+# dimensions time_counter (1), y, x without coordinate variables; nav_lat/nav_lon (y, x) float32;
+# the variable float32 on (time_counter, y, x) with the NEMO fill value 1e20 over land. The time
+# encoding, fill value and sohtc300's units are assumed.
+
+
+@dataclass(frozen=True)
+class Oras5Fixture:
+    short_name: str
+    long_name: str
+    units: str
+
+
+ORAS5_VARIABLES: dict[str, Oras5Fixture] = {
+    "sea_ice_thickness": Oras5Fixture("iicethic", "Ice thickness", "m"),
+    "ocean_heat_content_for_the_upper_300m": Oras5Fixture("sohtc300", "Heat content 300 m", "J/m2"),
+    "mixed_layer_depth_0_01": Oras5Fixture("somxl010", "Mixed Layer Depth 0.01", "m"),
+    "sea_surface_temperature": Oras5Fixture("sosstsst", "Sea Surface temperature", "C"),
+}
+ORAS5_GRID = tripolar_like(ni=96, nj=48, south_lat=-20.0)  # (nav_lat, nav_lon) of the fixture
+
+
+def oras5_land(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """The fixture's ocean-model land: 20..60E south of 72N (and nothing else)."""
+    return (np.mod(lon, 360.0) > 20.0) & (np.mod(lon, 360.0) < 60.0) & (lat < 72.0)
+
+
+def oras5_value(short_name: str, year: int, month: int, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """The fixture's monthly mean (the file's units), NaN over its land: known, so tests can check it."""
+    season = np.cos(2 * np.pi * (month - 4) / 12.0)  # ice thickest in April
+    trend = 0.01 * (year - 2000)
+    polar = np.clip((lat - 70.0) / 20.0, 0.0, 1.0)
+    values = {
+        "iicethic": np.where(lat > 70.0, (1.0 + 2.0 * polar) * (1.0 + 0.3 * season) - trend, 0.0),
+        "sohtc300": 4.1e6 * 300.0 * (12.0 * np.cos(np.radians(lat)) - 1.0 - 2.0 * season * polar + 0.1 * np.sin(np.radians(lon))),
+        "somxl010": 40.0 + 60.0 * np.clip(season, 0.0, None) + 10.0 * np.cos(np.radians(lat)),
+        "sosstsst": 25.0 * np.cos(np.radians(lat)) - 1.8,
+    }[short_name]
+    return np.where(oras5_land(lat, lon), np.nan, values)
+
+
+def oras5_request_problem(request: dict[str, Any]) -> str | None:
+    """Why the CDS would refuse an ORAS5 request at submission (None: accepted)."""
+    needed = ["product_type", "vertical_resolution", "variable", "year", "month"]
+    missing = [k for k in needed if k not in request]
+    if missing:
+        return f"missing required request keys {missing}"
+    unknown = [v for v in _as_list(request["variable"]) if v not in ORAS5_VARIABLES]
+    if unknown:
+        return f"invalid variable(s) {unknown}"
+    if _as_list(request["vertical_resolution"]) != ["single_level"]:
+        return f"this test server delivers single_level only, got {request['vertical_resolution']!r}"
+    products = _as_list(request["product_type"])
+    for year in (int(y) for y in _as_list(request["year"])):
+        wanted = "consolidated" if year <= 2014 else "operational"
+        if wanted not in products:
+            return f"no {products} data for {year}: the consolidated product ends in 2014, the operational starts in 2015"
+    if request.get("download_format", "zip") != "zip":
+        return "this test server delivers zip archives only"
+    return None
+
+
+def oras5_filename(short_name: str, year: int, month: int) -> str:
+    return f"{short_name}_control_monthly_highres_2D_{year:04d}{month:02d}_{'CONS' if year <= 2014 else 'OPER'}_v0.1.nc"
+
+
+def make_oras5_month(request_name: str, year: int, month: int) -> xr.Dataset:
+    """One month's file as ORAS5 delivers it."""
+    var = ORAS5_VARIABLES[request_name]
+    lat, lon = ORAS5_GRID
+    values = oras5_value(var.short_name, year, month, lat, lon)
+    stamp = (
+        pd.Timestamp(year, month, 1) + (pd.Timestamp(year, month, 1) + pd.offsets.MonthEnd(1) - pd.Timestamp(year, month, 1)) / 2
+    )
+    ds = xr.Dataset(
+        {
+            var.short_name: (
+                ("time_counter", "y", "x"),
+                values[None].astype(np.float32),
+                {"long_name": var.long_name, "units": var.units, "coordinates": "nav_lat nav_lon"},
+            ),
+            "nav_lat": (("y", "x"), lat.astype(np.float32), {"units": "degrees_north", "long_name": "Latitude"}),
+            "nav_lon": (("y", "x"), lon.astype(np.float32), {"units": "degrees_east", "long_name": "Longitude"}),
+        },
+        coords={"time_counter": ("time_counter", [stamp], {"standard_name": "time", "long_name": "Time axis"})},
+        attrs={"Conventions": "CF-1.1", "institution": "ECMWF (test fixture)", "source": "OCEAN5 ORAS5 (fixture)"},
+    )
+    ds[var.short_name].encoding.update(_FillValue=np.float32(1e20), dtype="float32")
+    ds["time_counter"].encoding.update(units="seconds since 1900-01-01 00:00:00", calendar="gregorian", dtype="float64")
+    return ds
+
+
+def oras5_zip(request: dict[str, Any], folder: Path, tamper: Callable | None = None) -> bytes:
+    """The zip of the request's month files (``tamper(ds, request)`` may rewrite each month)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, y, m in itertools.product(_as_list(request["variable"]), _as_list(request["year"]), _as_list(request["month"])):
+            ds = make_oras5_month(name, int(y), int(m))
+            if tamper is not None:
+                ds = tamper(ds, request)
+            archive.writestr(oras5_filename(ORAS5_VARIABLES[name].short_name, int(y), int(m)), netcdf_bytes(ds, folder))
+    return buffer.getvalue()
+
+
 def netcdf_bytes(ds: xr.Dataset, folder: Path) -> bytes:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.nc"
@@ -372,6 +490,7 @@ class CdsServer(LocalServer):
         self.tamper: Callable[[xr.Dataset, dict[str, Any]], xr.Dataset | bytes] | None = None
         self.era5t_from: str | None = None
         self.era5_end = "2026-11-21T23:00:00Z"  # newest hour in the catalogue (what `floecast poll` reads)
+        self.oras5_end = "2026-10-31T00:00:00Z"  # the newest ORAS5 month (about two weeks after it ends)
         self.records: list[Record] = []
         self.jobs: dict[str, Job] = {}
         self._faults: dict[str, list[Fault]] = {}
@@ -485,7 +604,9 @@ class CdsServer(LocalServer):
         if kind == "catalogue" and parts[3:4] == ["collections"] and len(parts) == 5 and parts[4] in DATASETS:
             # the STAC collection record: its temporal extent ends at the newest ERA5 hour
             record.answered = 200
-            interval = [["1940-01-01T00:00:00Z", self.era5_end]]
+            interval = [
+                ["1958-01-01T00:00:00Z", self.oras5_end] if parts[4] == ORAS5_DATASET else ["1940-01-01T00:00:00Z", self.era5_end]
+            ]
             h.send_json(200, {"id": parts[4], "type": "Collection", "extent": {"temporal": {"interval": interval}}})
             return
         if kind == "unknown" or kind == "catalogue":
@@ -564,6 +685,15 @@ class CdsServer(LocalServer):
         with self._lock:
             job_id = str(uuid.uuid4())
             error = self._fail_next.pop(0) if self._fail_next else None
+            if dataset == ORAS5_DATASET and error is None:
+                newest = pd.Timestamp(self.oras5_end)
+                late = [
+                    f"{y}-{int(m):02d}"
+                    for y, m in itertools.product(_as_list(request["year"]), _as_list(request["month"]))
+                    if (int(y), int(m)) > (newest.year, newest.month)
+                ]
+                if late:
+                    error = f"No data available for {', '.join(late)}: the newest month is {newest:%Y-%m}"
             final = "failed" if error else "successful"
             plan = ["accepted"] * self.polls_accepted + ["running"] * self.polls_running + [final]
             now = dt.datetime.now(dt.UTC)
@@ -622,6 +752,8 @@ class CdsServer(LocalServer):
         h.send_json(200, {"asset": {"value": asset}})
 
     def _deliver(self, job: Job) -> bytes:
+        if job.dataset == ORAS5_DATASET:
+            return oras5_zip(job.request, self.root, self.tamper)
         ds = make_era5_dataset(job.dataset, job.request, resolution=self.resolution, era5t_from=self.era5t_from)
         if self.tamper is not None:
             out = self.tamper(ds, job.request)

@@ -30,6 +30,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import netCDF4
 import numpy as np
+import pandas as pd
+
+from .orca import tripolar_like
 
 FILE_SERVER = "/thredds/fileServer/"
 SEARCH_PATH = "/esg-search/search"
@@ -42,7 +45,10 @@ CMOR: dict[str, tuple[str, str, str, str, str, float | None]] = {
     "tas": ("day", "atmos", "K", "air_temperature", "Near-Surface Air Temperature", 2.0),
     "uas": ("day", "atmos", "m s-1", "eastward_wind", "Eastward Near-Surface Wind", 10.0),
     "vas": ("day", "atmos", "m s-1", "northward_wind", "Northward Near-Surface Wind", 10.0),
+    "tos": ("Oday", "ocean", "degC", "sea_surface_temperature", "Sea Surface Temperature", None),
+    "sithick": ("SImon", "seaIce ocean", "m", "sea_ice_thickness", "Sea Ice Thickness", None),
 }
+OCEAN_GRID_VARIABLES = frozenset({"tos", "sithick"})  # on the model's native ocean grid (curvilinear) when gn
 INSTITUTION = {"MRI-ESM2-0": "MRI", "EC-Earth3": "EC-Earth-Consortium"}
 ACTIVITY = {"historical": "CMIP", "ssp245": "ScenarioMIP"}
 TIME_UNITS = "days since 1850-01-01"
@@ -246,6 +252,93 @@ GRIDS = {
     "north": (np.arange(12.5, 90.0, 5.0), np.arange(0.0, 360.0, 5.0)),
 }
 MODEL_COAST_LAT = 60.0
+OCEAN_GRID = tripolar_like(ni=72, nj=40, south_lat=5.0)  # (latitude, longitude) of the model's ocean grid (j, i)
+
+
+def ocean_value(variable: str, month: int, lat: np.ndarray) -> np.ndarray:
+    """The fixture's ocean-grid values (CMOR units): tos in degC, missing on the model's land (south of
+    MODEL_COAST_LAT); sithick (the floe thickness) missing where there is no ice (south of 70N), as
+    CMIP6 defines it."""
+    season = np.cos(2 * np.pi * (month - 4) / 12.0)
+    if variable == "tos":
+        return np.where(lat < MODEL_COAST_LAT, np.nan, np.maximum(-1.8, 20.0 * np.cos(np.radians(lat)) - 8.0 + season))
+    return np.where(lat > 70.0, 1.5 + 1.5 * np.clip((lat - 70.0) / 20.0, 0.0, 1.0) + 0.3 * season, np.nan)
+
+
+def write_cmip6_ocean_file(
+    path: Path, variable: str, source: str, experiment: str, member: str, grid: str, start: str, end: str, version: str
+) -> None:
+    """A CMIP6 file on the model's native ocean grid: dims (time, j, i) with 2-D latitude/longitude, daily
+    (Oday) or monthly (SImon: ``start``/``end`` as YYYYMM), missing values as the CMOR fill value 1e20."""
+    table, realm, units, standard_name, long_name, _ = CMOR[variable]
+    monthly = table.endswith("mon")
+    epoch = dt.date(1850, 1, 1)
+    if monthly:
+        months = pd.date_range(f"{start[:4]}-{start[4:6]}-01", f"{end[:4]}-{end[4:6]}-01", freq="MS")
+        lower = np.array([(m.date() - epoch).days for m in months], np.float64)
+        upper = np.array([((m + pd.offsets.MonthBegin(1)).date() - epoch).days for m in months], np.float64)
+        month_of = months.month.to_numpy()
+    else:
+        first = dt.date(int(start[:4]), int(start[4:6]), int(start[6:8]))
+        last = dt.date(int(end[:4]), int(end[4:6]), int(end[6:8]))
+        lower = np.arange((first - epoch).days, (last - epoch).days + 1, dtype=np.float64)
+        upper = lower + 1.0
+        month_of = pd.DatetimeIndex([pd.Timestamp(epoch) + pd.Timedelta(days=d) for d in lower]).month.to_numpy()
+    lat, lon = OCEAN_GRID
+    values = np.stack([ocean_value(variable, m, lat) for m in month_of])
+    institution = INSTITUTION.get(source, source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+        nc.setncatts(
+            {
+                "Conventions": "CF-1.7 CMIP-6.2",
+                "activity_id": ACTIVITY[experiment],
+                "experiment_id": experiment,
+                "frequency": "mon" if monthly else "day",
+                "grid_label": grid,
+                "institution_id": institution,
+                "mip_era": "CMIP6",
+                "nominal_resolution": "100 km",
+                "realm": realm,
+                "source_id": source,
+                "table_id": table,
+                "variable_id": variable,
+                "variant_label": member,
+                "tracking_id": f"hdl:21.14100/{uuid.uuid5(uuid.NAMESPACE_URL, path.name + version)}",
+            }
+        )
+        nc.createDimension("time", None)
+        nc.createDimension("bnds", 2)
+        nc.createDimension("j", lat.shape[0])
+        nc.createDimension("i", lat.shape[1])
+        t = nc.createVariable("time", "f8", ("time",))
+        t.setncatts({"standard_name": "time", "units": TIME_UNITS, "calendar": CALENDAR, "axis": "T", "bounds": "time_bnds"})
+        t[:] = (lower + upper) / 2
+        nc.createVariable("time_bnds", "f8", ("time", "bnds"))[:] = np.stack([lower, upper], axis=1)
+        for name, values_2d, std, unit in (
+            ("latitude", lat, "latitude", "degrees_north"),
+            ("longitude", lon, "longitude", "degrees_east"),
+        ):
+            v = nc.createVariable(name, "f8", ("j", "i"))
+            v.setncatts({"standard_name": std, "units": unit})
+            v[:] = values_2d
+        var = nc.createVariable(variable, "f4", ("time", "j", "i"), zlib=True, complevel=1, fill_value=np.float32(1e20))
+        cell_methods = (
+            "area: time: mean where sea_ice (comment: mask=siconc)"
+            if variable == "sithick"
+            else "area: mean where sea time: mean"
+        )
+        var.setncatts(
+            {
+                "standard_name": standard_name,
+                "long_name": long_name,
+                "units": units,
+                "missing_value": np.float32(1e20),
+                "cell_methods": cell_methods,
+                "coordinates": "latitude longitude",
+            }
+        )
+        var[:] = np.where(np.isnan(values), 1e20, values).astype(np.float32)
 
 
 def model_land(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -277,13 +370,19 @@ def write_cmip6_file(
     rng = np.random.default_rng(int(hashlib.sha256(path.name.encode()).hexdigest()[:8], 16))
     season = np.cos(2 * np.pi * (days % 365.25) / 365.25)[:, None, None]
     noise = rng.normal(0.0, 1.0, (days.size, lat.size, lon.size))
-    means = {"siconca": 60.0 + 35.0 * season, "tas": 260.0 - 15.0 * season, "uas": 2.0 * season, "vas": -season}
+    means = {
+        "siconca": 60.0 + 35.0 * season,
+        "tas": 260.0 - 15.0 * season,
+        "uas": 2.0 * season,
+        "vas": -season,
+        "tos": 4.0 - 3.0 * season,
+    }
     base = means[variable]
     values = np.round(base + noise, 1)
     if variable == "siconca":
         values = np.clip(values, 0.0, 100.0)
-        if coverage == "north":
-            values = np.where(model_land(lat, lon)[None], 1e20, values)
+    if variable in ("siconca", "tos") and coverage == "north":
+        values = np.where(model_land(lat, lon)[None], 1e20, values)
     path.parent.mkdir(parents=True, exist_ok=True)
     with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
         nc.setncatts(
@@ -368,7 +467,10 @@ class EsgfTestbed:
         institution, activity = INSTITUTION.get(source, source), ACTIVITY[experiment]
         drs = f"CMIP6/{activity}/{institution}/{source}/{experiment}/{member}/{table}/{variable}/{grid}/v{version}"
         path = self.workdir / drs / title
-        write_cmip6_file(path, variable, source, experiment, member, grid, start, end, version, coverage)
+        if variable in OCEAN_GRID_VARIABLES and grid == "gn":
+            write_cmip6_ocean_file(path, variable, source, experiment, member, grid, start, end, version)
+        else:
+            write_cmip6_file(path, variable, source, experiment, member, grid, start, end, version, coverage)
         data = path.read_bytes()
         dataset = drs.replace("/", ".")
         published = PublishedFile(title, path, hashlib.sha256(data).hexdigest(), len(data), f"{dataset}.{title}")
@@ -388,7 +490,7 @@ class EsgfTestbed:
                     "data_node": node.name,
                     "dataset_id": f"{dataset}|{node.name}",
                     "experiment_id": [experiment],
-                    "frequency": ["day"],
+                    "frequency": ["mon" if table.endswith("mon") else "day"],
                     "grid_label": [grid],
                     "index_node": "127.0.0.1",
                     "instance_id": published.instance_id,

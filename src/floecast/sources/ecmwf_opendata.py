@@ -55,13 +55,14 @@ from floecast import __version__
 from floecast.io import write_netcdf
 from floecast.sources.era5 import DEFAULT_AREA_LAT, VALID_RANGE, Era5Variable, era5_area, era5_variable
 from floecast.sources.http import DownloadError, NotAvailable, redact, reject
+from floecast.variables import VARIABLES
 
 log = logging.getLogger(__name__)
 
-# floecast (ERA5) variable -> open-data short name; the instantaneous surface fields of the
-# open-data HRES catalogue that ERA5 also provides (paramIds as ERA5's: 167, 165, 166, 151)
-OPENDATA_PARAMS: dict[str, str] = {"t2m": "2t", "u10": "10u", "v10": "10v", "msl": "msl"}
-DEFAULT_VARIABLES = ("t2m", "u10", "v10", "msl")
+# floecast (ERA5) variable -> open-data short name, from the catalogue: the instantaneous surface
+# fields of the open-data HRES catalogue that ERA5 also provides (paramIds as ERA5's)
+OPENDATA_PARAMS: dict[str, str] = {item.name: item.opendata for item in VARIABLES if item.opendata}
+DEFAULT_VARIABLES = tuple(OPENDATA_PARAMS)
 RUN_HOUR = 0  # the 00 UTC run: its steps 0..21 are the day itself
 DEFAULT_STEPS = tuple(range(0, 24, 3))  # valid 00, 03, ..., 21 UTC of the run's day
 STREAM, TYPE, MODEL, RESOL = "oper", "fc", "ifs", "0p25"

@@ -46,6 +46,7 @@ import xarray as xr
 from floecast import __version__
 from floecast.grid import Ease2Grid
 from floecast.io import read_variable, write_netcdf
+from floecast.variables import VARIABLES
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +54,11 @@ log = logging.getLogger(__name__)
 # variables
 # ---------------------------------------------------------------------------------------
 
-# attributes of the synthetic ERA5-like files (the variables the synthetic source writes)
-ERA5_VARIABLES: dict[str, dict[str, str]] = {
-    "t2m": {"long_name": "2 metre temperature", "units": "K", "GRIB_paramId": "167"},
-    "u10": {"long_name": "10 metre U wind component", "units": "m s**-1", "GRIB_paramId": "165"},
-    "v10": {"long_name": "10 metre V wind component", "units": "m s**-1", "GRIB_paramId": "166"},
-}
-
 DATASET_SINGLE_LEVELS = "reanalysis-era5-single-levels"
 DATASET_PRESSURE_LEVELS = "reanalysis-era5-pressure-levels"
 EXPVER_ERA5 = "0001"
 EXPVER_ERA5T = "0005"
+EXPVER_PERSISTED = "persisted"  # a day after ERA5's newest that repeats it (no real-time counterpart)
 HOURS = tuple(f"{hour:02d}:00" for hour in range(24))
 # Poleward bound of the requested area (degrees of latitude). The 25 km EASE2 grids reach
 # 16.6 degrees at their corners; one more degree leaves room for the bilinear neighbours.
@@ -94,42 +89,28 @@ class Era5Variable:
         return DATASET_SINGLE_LEVELS if self.pressure_level is None else DATASET_PRESSURE_LEVELS
 
 
-def _variables(*items: Era5Variable) -> dict[str, Era5Variable]:
-    return {item.key: item for item in items}
-
-
-# Valid ranges are generous physical limits, meant to catch corrupt or mislabelled
-# deliveries, not to flag extremes. Radiation accumulations allow a little negative noise.
-ERA5_CDS_VARIABLES: dict[str, Era5Variable] = _variables(
-    Era5Variable("t2m", "2m_temperature", "t2m", "2 metre temperature", "K", 167, (180.0, 340.0)),
-    Era5Variable("u10", "10m_u_component_of_wind", "u10", "10 metre U wind component", "m s**-1", 165, (-80.0, 80.0)),
-    Era5Variable("v10", "10m_v_component_of_wind", "v10", "10 metre V wind component", "m s**-1", 166, (-80.0, 80.0)),
-    Era5Variable("msl", "mean_sea_level_pressure", "msl", "Mean sea level pressure", "Pa", 151, (85_000.0, 110_000.0)),
-    Era5Variable(
-        "ssrd",
-        "surface_solar_radiation_downwards",
-        "ssrd",
-        "Surface short-wave (solar) radiation downwards",
-        "J m**-2",
-        169,
-        (-1.0e3, 5.0e6),  # <= 1361 W m**-2 over one hour
-        accumulated=True,
-    ),
-    Era5Variable(
-        "strd",
-        "surface_thermal_radiation_downwards",
-        "strd",
-        "Surface long-wave (thermal) radiation downwards",
-        "J m**-2",
-        175,
-        (-1.0e3, 3.0e6),
-        accumulated=True,
-    ),
-    Era5Variable("sst", "sea_surface_temperature", "sst", "Sea surface temperature", "K", 34, (265.0, 320.0)),
-    Era5Variable("z250", "geopotential", "z", "Geopotential", "m**2 s**-2", 129, (80_000.0, 115_000.0), pressure_level=250),
-    Era5Variable("z500", "geopotential", "z", "Geopotential", "m**2 s**-2", 129, (40_000.0, 62_000.0), pressure_level=500),
-    Era5Variable("t500", "temperature", "t", "Temperature", "K", 130, (200.0, 290.0), pressure_level=500),
-)
+# from the catalogue of input variables; valid ranges are generous physical limits, meant to
+# catch corrupt or mislabelled deliveries, not to flag extremes
+ERA5_CDS_VARIABLES: dict[str, Era5Variable] = {
+    item.name: Era5Variable(
+        item.name,
+        item.era5.request,
+        item.era5.short_name,
+        item.long_name,
+        item.era5.units,
+        item.era5.param_id,
+        item.valid_range,
+        item.era5.pressure_level,
+        item.era5.accumulated,
+    )
+    for item in VARIABLES
+    if item.era5 is not None
+}
+# attributes of the synthetic ERA5-like files
+ERA5_VARIABLES: dict[str, dict[str, str]] = {
+    key: {"long_name": item.long_name, "units": item.units, "GRIB_paramId": str(item.grib_param_id)}
+    for key, item in ERA5_CDS_VARIABLES.items()
+}
 
 # physically possible values, used to reject corrupt deliveries and raw files
 VALID_RANGE: dict[str, tuple[float, float]] = {key: item.valid_range for key, item in ERA5_CDS_VARIABLES.items()}

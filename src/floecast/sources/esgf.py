@@ -24,6 +24,8 @@ from typing import Any
 
 import requests
 
+from floecast.variables import by_cmip6_name
+
 DEFAULT_INDEX_URL = "https://esgf-data.dkrz.de/esg-search/search"
 SEARCH_PATH = "/esg-search/search"
 HISTORICAL_LAST_YEAR = 2014  # CMIP6 historical ends 2014-12-31; the scenarios start 2015-01-01
@@ -32,14 +34,7 @@ DEFAULT_PAGE_SIZE = 500  # index nodes cap ``limit`` (10000 on the ESGF Solr nod
 DEFAULT_TIMEOUT = (10.0, 120.0)  # (connect, read) seconds
 CHUNK_BYTES = 1 << 20
 
-# CMOR variable -> daily table (data-formats.md, CMIP6 section)
-DAILY_TABLES: dict[str, str] = {
-    "siconca": "SIday",
-    "tos": "Oday",
-    **{name: "day" for name in ("tas", "uas", "vas", "zg", "ta", "psl", "rsds", "rsus")},
-}
-GR_SOURCES = frozenset({"EC-Earth3"})
-GR_VARIABLES = frozenset({"tos"})
+GR_SOURCES = frozenset({"EC-Earth3"})  # models whose files IceNet took on the regridded grid (data-formats.md)
 
 # <var>_<table>_<source>_<experiment>_<member>_<grid>[_<start>-<end>].nc
 _FILENAME = re.compile(
@@ -92,16 +87,19 @@ class EsgfFile:
 
 
 def default_grid_label(source_id: str, variable_id: str) -> str:
-    """The grid label IceNet used: ``gn``, except ``gr`` for EC-Earth3 and for ``tos``."""
-    return "gr" if source_id in GR_SOURCES or variable_id in GR_VARIABLES else "gn"
-
-
-def daily_table(variable_id: str) -> str:
-    """The CMIP6 table holding daily ``variable_id`` (``SIday``, ``Oday`` or ``day``)."""
+    """The grid label IceNet used: ``gn``, except ``gr`` for EC-Earth3 and for a variable whose catalogue
+    entry asks for it (``tos``)."""
+    if source_id in GR_SOURCES:
+        return "gr"
     try:
-        return DAILY_TABLES[variable_id]
-    except KeyError:
-        raise ValueError(f"no daily CMIP6 table known for {variable_id!r}; known: {sorted(DAILY_TABLES)}") from None
+        return by_cmip6_name(variable_id).cmip6.grid_label or "gn"
+    except ValueError:  # not a catalogue variable: the usual native grid
+        return "gn"
+
+
+def cmip6_table(variable_id: str) -> str:
+    """The CMIP6 table the catalogue takes ``variable_id`` from (``SIday``, ``day``, ``Oday``, ``SImon``, ...)."""
+    return by_cmip6_name(variable_id).cmip6.table
 
 
 def experiments_for_years(first_year: int, last_year: int, scenario: str = SCENARIO) -> list[str]:
@@ -419,14 +417,15 @@ def fetch_variable(
     target_dir: str | os.PathLike[str],
     session: requests.Session | None = None,
 ) -> list[Path]:
-    """Every daily file of one model run and variable that overlaps the years, downloaded
-    (or already there and valid) into ``target_dir``; their paths in time order."""
+    """Every file of one model run and variable (from the catalogue's table, daily or monthly) that
+    overlaps the years, downloaded (or already there and valid) into ``target_dir``; their paths
+    in time order."""
     files = search_files(
         index_url,
         source_id,
         member_id,
         experiments_for_years(first_year, last_year),
-        daily_table(variable_id),
+        cmip6_table(variable_id),
         variable_id,
         default_grid_label(source_id, variable_id),
         session,

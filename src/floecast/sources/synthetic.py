@@ -6,20 +6,30 @@ Bering Sea and Hudson Bay, plus Greenland). Each day:
 * winds are smooth random fields (AR(1), a few days' memory);
 * the 2 m temperature anomaly T' is AR(1) (about 4 days' memory), forced by noise and by
   poleward winds (warm advection);
+* the sea-ice thickness anomaly h' (m) is AR(1) with about 90 days' memory, thinned by
+  warm anomalies T' and by noise;
 * the ice-edge displacement d (degrees of latitude, positive = edge retreats poleward)
-  is AR(1) with about 20 days' memory, driven by the previous day's T';
+  is AR(1) with about 20 days' memory, driven by the previous day's T' and h' (thin ice
+  retreats);
 * the ice extent equals the NSIDC-calibrated extent of that day (``nsidc.py``): the
   observed anomaly where the record has it, an AR(1) anomaly with the record's variance
   and memory elsewhere; the ice occupies the cells of highest ``effective latitude - d``.
 
-So SIC anomalies persist for weeks and follow earlier temperature anomalies, and the
-seasonal cycle and trend are those of the real Arctic. Every day's random draws come
+So SIC anomalies persist for weeks and follow earlier temperature anomalies and, for
+months, the thickness anomaly; the seasonal cycle and trend are those of the real Arctic.
+The ocean fields follow: SST is the freezing point under ice and rises with the distance
+from the ice edge in open water; the upper-300 m heat content follows the SST; the
+mixed layer deepens in winter and with the wind. :data:`SYNTHETIC_FIELDS` maps each
+catalogue variable with a synthetic counterpart to its field; the writers put them in
+the layout of their real source (ERA5 daily, ORAS5 monthly, CMIP6 by table). Every day's random draws come
 from a generator keyed by (seed, stream, day), so any period is reproducible on its own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,17 +38,22 @@ import pandas as pd
 from scipy.ndimage import gaussian_filter
 from scipy.special import expit, logit
 
+from floecast.fill import month_ends
 from floecast.grid import Ease2Grid
 from floecast.io import atomic_path
 from floecast.sources.cmip6 import CMIP6_VARIABLES, write_cmip6_like
 from floecast.sources.era5 import write_era5_like
 from floecast.sources.nsidc import fit_extent_model
+from floecast.sources.oras5 import months_ended, write_oras5_like
 from floecast.sources.osisaf import STATUS_LAND, osisaf_filename, write_osisaf_file
+from floecast.variables import FREEZING_POINT_K
+from floecast.variables import variable as catalogue_variable
 
-SPINUP_DAYS = 200  # memory of the slowest gridded process (d) is ~20 days
+SPINUP_DAYS = 600  # memory of the slowest gridded process (h') is ~90 days: e^(-600/90) < 0.002
 EXTENT_SPINUP_DAYS = 1500  # the extent anomaly remembers ~90 days
 ICE_THRESHOLD = 0.15
 CMIP6_COAST_SHIFT_DEG = 2.0
+RHO_CP = 4.1e6  # J m-3 K-1, sea water's volumetric heat capacity
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,10 @@ class SyntheticParams:
     edge_width_deg: float = 1.2
     retrieval_noise: float = 0.02
     length_scale_km: float = 700.0
+    thickness_memory_days: float = 90.0
+    thickness_anomaly_m: float = 0.35
+    thinning_per_kelvin: float = 0.6  # share of the thickness forcing that is the (unit) temperature anomaly
+    edge_per_metre: float = 0.08  # degrees of latitude the edge retreats per metre of thinning per day
     coast_shift_deg: float = 0.0  # a model's own coastline: the wavy coast moved poleward
 
 
@@ -131,6 +150,10 @@ class SyntheticDays:
     v10: np.ndarray
     land: np.ndarray
     extent_target_km2: np.ndarray
+    sst: np.ndarray  # K, NaN over land
+    sithick: np.ndarray  # m, the floe thickness where SIC >= 15 %, else 0; NaN over land
+    ohc300: np.ndarray  # J m-2 (0 C reference), NaN over land
+    mld: np.ndarray  # m, NaN over land
 
 
 def _extent_target(params: SyntheticParams, dates: pd.DatetimeIndex) -> np.ndarray:
@@ -171,15 +194,20 @@ def simulate(grid: Ease2Grid, start: dt.date, end: dt.date, params: SyntheticPar
     t_anom = _ar1(forcing, params.temperature_memory_days) * params.temperature_noise_k
     t_anom += params.advection_k_per_ms * poleward
 
-    # ice-edge displacement: follows the previous day's temperature anomaly
+    # sea-ice thickness anomaly: months of memory, thinned by warm anomalies
+    thin = params.thinning_per_kelvin * t_anom / params.temperature_noise_k
+    h_noise = _smooth_unit(_daily_normals(params.seed, 5, spin, shape), sigma) * np.sqrt(1 - params.thinning_per_kelvin**2)
+    h_anom = _ar1(h_noise - thin, params.thickness_memory_days) * params.thickness_anomaly_m
+
+    # ice-edge displacement: follows the previous day's temperature anomaly and thickness anomaly
     rho = np.exp(-1.0 / params.edge_memory_days)
     edge_noise = _smooth_unit(_daily_normals(params.seed, 3, spin, shape), sigma) * params.edge_noise_deg
     d = np.zeros_like(t_anom)
     for t in range(1, len(spin)):
-        d[t] = rho * d[t - 1] + params.edge_per_kelvin * t_anom[t - 1] + edge_noise[t]
+        d[t] = rho * d[t - 1] + params.edge_per_kelvin * t_anom[t - 1] - params.edge_per_metre * h_anom[t - 1] + edge_noise[t]
 
     keep = slice(SPINUP_DAYS, None)
-    u10, v10, t_anom, d = u10[keep], v10[keep], t_anom[keep], d[keep]
+    u10, v10, t_anom, d, h_anom = u10[keep], v10[keep], t_anom[keep], d[keep], h_anom[keep]
     target = _extent_target(params, dates)
     n_ice = np.round(target / grid.cell_area_km2).astype(int)
     ocean = ~land
@@ -195,6 +223,19 @@ def simulate(grid: Ease2Grid, start: dt.date, end: dt.date, params: SyntheticPar
 
     years = dates.year.to_numpy()[:, None, None] - 2000
     t2m = temperature_climatology(lat, dates) + t_anom + params.temperature_bias_k + 0.05 * years
+    ice = np.nan_to_num(sic) >= ICE_THRESHOLD
+    # open-water SST rises with the distance from the ice edge (in degrees of effective latitude)
+    outside = np.clip(threshold[:, None, None] - score, 0.0, 35.0)
+    sst = np.where(ice, FREEZING_POINT_K, np.maximum(FREEZING_POINT_K, FREEZING_POINT_K + 0.7 * outside + 0.3 * t_anom))
+    phase = np.cos(2 * np.pi * (dates.day_of_year.to_numpy() - 105) / 365.25)[:, None, None]  # thickest mid-April
+    polar = np.clip((lat - 65.0) / 25.0, 0.0, 1.0)[None]
+    floe = np.clip((1.0 + 2.0 * polar) * (1.0 + 0.3 * phase) + h_anom, 0.05, None)
+    winter = np.maximum(0.0, np.cos(2 * np.pi * (dates.day_of_year.to_numpy() - 60) / 365.25))[:, None, None]
+    mld = 20.0 + 80.0 * winter + 4.0 * np.hypot(u10, v10)
+
+    def ocean_only(values: np.ndarray) -> np.ndarray:
+        return np.where(land[None], np.nan, values).astype(np.float32)
+
     return SyntheticDays(
         dates=dates,
         sic=sic,
@@ -203,7 +244,45 @@ def simulate(grid: Ease2Grid, start: dt.date, end: dt.date, params: SyntheticPar
         v10=v10.astype(np.float32),
         land=land,
         extent_target_km2=target,
+        sst=ocean_only(sst),
+        sithick=ocean_only(np.where(ice, floe, 0.0)),
+        ohc300=ocean_only(RHO_CP * 300.0 * (sst - 273.15)),
+        mld=ocean_only(mld),
     )
+
+
+# each catalogue variable with a synthetic counterpart -> its daily field in canonical units (NaN where the
+# real source has no value: land); adding a variable to the catalogue with a synthetic counterpart adds it here
+SYNTHETIC_FIELDS: dict[str, Callable[[SyntheticDays], np.ndarray]] = {
+    "sic": lambda days: days.sic,
+    "t2m": lambda days: days.t2m,
+    "u10": lambda days: days.u10,
+    "v10": lambda days: days.v10,
+    "sst": lambda days: days.sst,
+    "sithick": lambda days: days.sithick,
+    "ohc300": lambda days: days.ohc300,
+    "mld": lambda days: days.mld,
+}
+
+
+def synthetic_field(days: SyntheticDays, variable: str) -> np.ndarray:
+    """The daily field of ``variable`` (canonical units); an error when it has no synthetic counterpart."""
+    if variable not in SYNTHETIC_FIELDS:
+        raise ValueError(
+            f"the synthetic source has no {variable}: give it a counterpart in SYNTHETIC_FIELDS "
+            f"(src/floecast/sources/synthetic.py), or use a real source; it has {sorted(SYNTHETIC_FIELDS)}"
+        )
+    return SYNTHETIC_FIELDS[variable](days)
+
+
+def monthly_means(dates: pd.DatetimeIndex, values: np.ndarray, months: Sequence[int]) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Means of the daily ``values`` over each of ``months`` (of the year of ``dates``), over the days a cell
+    has a value ("mean where"; NaN where it has none); (first days, means)."""
+    firsts = pd.DatetimeIndex([pd.Timestamp(dates[0].year, m, 1) for m in months])
+    with warnings.catch_warnings():  # a cell without a value all month (land; no ice) stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = [np.nanmean(values[dates.month == m], axis=0) for m in months]
+    return firsts, np.stack(means) if means else np.zeros((0, *values.shape[1:]), values.dtype)
 
 
 def cmip6_like_params(seed: int, member_index: int) -> SyntheticParams:
@@ -239,7 +318,20 @@ def write_atmos_days(
 ) -> None:
     """Write one ERA5-like variable for first_day..last_day."""
     days = simulate(grid, first_day, last_day, params)
-    write_era5_like(path, grid, variable, days.dates, getattr(days, variable))
+    write_era5_like(path, grid, variable, days.dates, synthetic_field(days, variable))
+
+
+def write_ocean_year(
+    path: str | Path, grid: Ease2Grid, variable: str, year: int, last_day: dt.date, params: SyntheticParams
+) -> int:
+    """Write one ORAS5-like variable: the monthly means of the months of ``year`` that have ended by
+    ``last_day``; returns how many."""
+    months = months_ended(year, last_day)
+    end = month_ends(pd.DatetimeIndex([pd.Timestamp(year, months[-1], 1)]))[0].date() if months else dt.date(year, 1, 1)
+    days = simulate(grid, dt.date(year, 1, 1), end, params)
+    firsts, means = monthly_means(days.dates, synthetic_field(days, variable), months)
+    write_oras5_like(path, grid, variable, firsts, means)
+    return len(months)
 
 
 def write_atmos_year(
@@ -259,9 +351,20 @@ def write_cmip6_like_run(
     member: str,
     params: SyntheticParams,
 ) -> None:
-    """Write one CMOR variable of a CMIP6-like run over whole years."""
+    """Write one CMOR variable of a CMIP6-like run over whole years, in CMOR units, daily or as the monthly
+    means of a monthly table; a sea-ice variable of a monthly table (``sithick``) is missing where there is no
+    ice, as the CMIP6 data request defines it."""
+    item = catalogue_variable(CMIP6_VARIABLES[variable][2])
     days = simulate(grid, dt.date(first_year, 1, 1), dt.date(last_year, 12, 31), params)
-    values = getattr(days, CMIP6_VARIABLES[variable][2])
-    if variable == "siconca":
-        values = values * 100.0
-    write_cmip6_like(path, grid, variable, days.dates, values, source_id, member)
+    values = synthetic_field(days, item.name)
+    if item.name == "sithick":
+        values = np.where(values > 0, values, np.nan)  # "area: time: mean where sea_ice"
+    values = (values - item.cmip6.offset) / item.cmip6.scale
+    dates = days.dates
+    if item.cmip6.frequency == "monthly":
+        pieces = [
+            monthly_means(dates[dates.year == y], values[dates.year == y], range(1, 13)) for y in range(first_year, last_year + 1)
+        ]
+        dates = pd.DatetimeIndex(np.concatenate([p[0].values for p in pieces]))
+        values = np.concatenate([p[1] for p in pieces])
+    write_cmip6_like(path, grid, variable, dates, values, source_id, member)
