@@ -265,6 +265,32 @@ def ocean_value(variable: str, month: int, lat: np.ndarray) -> np.ndarray:
     return np.where(lat > 70.0, 1.5 + 1.5 * np.clip((lat - 70.0) / 20.0, 0.0, 1.0) + 0.3 * season, np.nan)
 
 
+def global_attrs(
+    name: str, variable: str, source: str, experiment: str, member: str, grid: str, version: str, frequency: str
+) -> dict:
+    """The CMIP6 global attributes of a fixture file."""
+    table, realm = CMOR[variable][:2]
+    institution = INSTITUTION.get(source, source)
+    return {
+        "Conventions": "CF-1.7 CMIP-6.2",
+        "activity_id": ACTIVITY[experiment],
+        "experiment_id": experiment,
+        "frequency": frequency,
+        "grid_label": grid,
+        "institution_id": institution,
+        "mip_era": "CMIP6",
+        "nominal_resolution": "100 km",
+        "realm": realm,
+        "source_id": source,
+        "table_id": table,
+        "variable_id": variable,
+        "variant_label": member,
+        "tracking_id": f"hdl:21.14100/{uuid.uuid5(uuid.NAMESPACE_URL, name + version)}",
+        "further_info_url": f"https://furtherinfo.es-doc.org/CMIP6.{institution}.{source}.{experiment}.none.{member}",
+        "license": "CMIP6 model data produced by the test suite is licensed under CC BY 4.0.",
+    }
+
+
 def write_cmip6_ocean_file(
     path: Path, variable: str, source: str, experiment: str, member: str, grid: str, start: str, end: str, version: str
 ) -> None:
@@ -286,27 +312,9 @@ def write_cmip6_ocean_file(
         month_of = pd.DatetimeIndex([pd.Timestamp(epoch) + pd.Timedelta(days=d) for d in lower]).month.to_numpy()
     lat, lon = OCEAN_GRID
     values = np.stack([ocean_value(variable, m, lat) for m in month_of])
-    institution = INSTITUTION.get(source, source)
     path.parent.mkdir(parents=True, exist_ok=True)
     with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
-        nc.setncatts(
-            {
-                "Conventions": "CF-1.7 CMIP-6.2",
-                "activity_id": ACTIVITY[experiment],
-                "experiment_id": experiment,
-                "frequency": "mon" if monthly else "day",
-                "grid_label": grid,
-                "institution_id": institution,
-                "mip_era": "CMIP6",
-                "nominal_resolution": "100 km",
-                "realm": realm,
-                "source_id": source,
-                "table_id": table,
-                "variable_id": variable,
-                "variant_label": member,
-                "tracking_id": f"hdl:21.14100/{uuid.uuid5(uuid.NAMESPACE_URL, path.name + version)}",
-            }
-        )
+        nc.setncatts(global_attrs(path.name, variable, source, experiment, member, grid, version, "mon" if monthly else "day"))
         nc.createDimension("time", None)
         nc.createDimension("bnds", 2)
         nc.createDimension("j", lat.shape[0])
@@ -361,7 +369,6 @@ def write_cmip6_file(
     """A small CMIP6 file (one value per day on the ``coverage`` grid of GRIDS) with the CMOR layout and
     global attributes."""
     table, realm, units, standard_name, long_name, height = CMOR[variable]
-    institution = INSTITUTION.get(source, source)
     first = dt.date(int(start[:4]), int(start[4:6]), int(start[6:8]))
     last = dt.date(int(end[:4]), int(end[4:6]), int(end[6:8]))
     epoch = dt.date(1850, 1, 1)
@@ -385,26 +392,7 @@ def write_cmip6_file(
         values = np.where(model_land(lat, lon)[None], 1e20, values)
     path.parent.mkdir(parents=True, exist_ok=True)
     with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
-        nc.setncatts(
-            {
-                "Conventions": "CF-1.7 CMIP-6.2",
-                "activity_id": ACTIVITY[experiment],
-                "experiment_id": experiment,
-                "frequency": "day",
-                "grid_label": grid,
-                "institution_id": institution,
-                "mip_era": "CMIP6",
-                "nominal_resolution": "100 km",
-                "realm": realm,
-                "source_id": source,
-                "table_id": table,
-                "variable_id": variable,
-                "variant_label": member,
-                "tracking_id": f"hdl:21.14100/{uuid.uuid5(uuid.NAMESPACE_URL, path.name + version)}",
-                "further_info_url": f"https://furtherinfo.es-doc.org/CMIP6.{institution}.{source}.{experiment}.none.{member}",
-                "license": "CMIP6 model data produced by the test suite is licensed under CC BY 4.0.",
-            }
-        )
+        nc.setncatts(global_attrs(path.name, variable, source, experiment, member, grid, version, "day"))
         nc.createDimension("time", None)
         nc.createDimension("bnds", 2)
         nc.createDimension("lat", lat.size)

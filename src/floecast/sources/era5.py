@@ -521,6 +521,24 @@ def _scrub(text: str, secret: str | None) -> str:
     return text.replace(secret, "<redacted>") if secret and len(secret) >= 4 else text
 
 
+def cds_client(what: str) -> Any:
+    """:func:`make_cds_client`, its failure (no credentials) a :class:`CdsRequestError` naming ``what``."""
+    try:
+        return make_cds_client()
+    except Exception as exc:  # cdsapi raises a bare Exception for missing credentials
+        raise CdsRequestError(f"{what}: cannot set up the CDS client: {exc}") from None
+
+
+def cds_retrieve(client: Any, dataset: str, request: dict[str, Any], target: Path, what: str) -> None:
+    """One CDS request into ``target``; any failure (a failed job, HTTP errors, retries used up) is a
+    :class:`CdsRequestError` naming ``what`` and the CDS's reason, with the key scrubbed from it."""
+    try:
+        client.retrieve(dataset, request, str(target))
+    except Exception as exc:
+        detail = _scrub(f"{type(exc).__name__}: {exc}", getattr(client, "key", None))
+        raise CdsRequestError(f"{what}: CDS request failed: {detail}") from None
+
+
 def fetch_era5_month(
     variable: str,
     year: int,
@@ -570,21 +588,12 @@ def fetch_era5_month(
                 return Era5Fetch(target, "skipped", pending)
             log.info("%s: %s holds %d ERA5T day(s), fetching again", what, target, len(pending))
 
-    if client is None:
-        try:
-            client = make_cds_client()
-        except Exception as exc:  # cdsapi raises a bare Exception for missing credentials
-            raise CdsRequestError(f"{what}: cannot set up the CDS client: {exc}") from None
-    secret = getattr(client, "key", None)
+    client = client if client is not None else cds_client(what)
     target.parent.mkdir(parents=True, exist_ok=True)
     delivery = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.cds.nc"
     try:
         log.info("%s: requesting from the CDS", what)
-        try:
-            client.retrieve(meta.dataset, request, str(delivery))
-        except Exception as exc:  # a failed job, HTTP errors, retries used up: all reported the same way
-            detail = _scrub(f"{type(exc).__name__}: {exc}", secret)
-            raise CdsRequestError(f"{what}: CDS request failed: {detail}") from None
+        cds_retrieve(client, meta.dataset, request, delivery, what)
         try:
             try:
                 daily = _convert_delivery(delivery, meta, year, month, days, era5_area(hemisphere, area_lat), grid_deg)

@@ -243,7 +243,7 @@ def fetch_oras5_year(
     not requested and are listed as missing. ``client`` is a ``cdsapi.Client`` (default: made when a
     month must be fetched). Returns ``{"months": [...], "missing": [...], "fetched": [...]}``.
     """
-    from floecast.sources.era5 import CdsRequestError, make_cds_client
+    from floecast.sources.era5 import cds_client, cds_retrieve
 
     _, names = oras5_name(variable)
     target = Path(target)
@@ -259,22 +259,11 @@ def fetch_oras5_year(
     if available:
         request = oras5_request(variable, year, available)
         what = f"ORAS5 {DATASET} {names.request} ({variable}) {year} months {available[0]:02d}..{available[-1]:02d}"
-        if client is None:
-            try:
-                client = make_cds_client()
-            except Exception as exc:  # cdsapi raises a bare Exception for missing credentials
-                raise CdsRequestError(f"{what}: cannot set up the CDS client: {exc}") from None
-        secret = getattr(client, "key", None)
+        client = client if client is not None else cds_client(what)
         delivery = files_dir / f".{variable}_{year}.{uuid.uuid4().hex[:8]}.cds.zip"
         try:
             log.info("%s: requesting from the CDS", what)
-            try:
-                client.retrieve(DATASET, request, str(delivery))
-            except Exception as exc:  # a failed job, HTTP errors, retries used up: all reported the same way
-                detail = f"{type(exc).__name__}: {exc}"
-                if secret and len(secret) >= 4:
-                    detail = detail.replace(secret, "<redacted>")
-                raise CdsRequestError(f"{what}: CDS request failed: {detail}") from None
+            cds_retrieve(client, DATASET, request, delivery, what)
             fetched = _unpack(delivery, variable, year, available, files_dir)
         finally:
             for leftover in (delivery, delivery.with_name(delivery.name + ".download")):
