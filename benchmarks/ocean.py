@@ -46,8 +46,8 @@ def main() -> None:
             configfile = workdir / f"{run}.yaml"
             configfile.write_text(yaml.safe_dump(config))
             cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
-            cmd += ["--configfile", str(configfile), "--cores", str(os.cpu_count()), "--quiet"]
-            cmd += [f"results/north/{run}/verification/scorecard.csv"]
+            cmd += [f"results/north/{run}/verification/scorecard.csv", "--configfile", str(configfile)]
+            cmd += ["--cores", str(os.cpu_count()), "--quiet"]  # last: --quiet takes an optional value
             started = time.perf_counter()
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if proc.returncode:
