@@ -95,7 +95,9 @@ rule combine_forecast:
         statistics=layout.STATISTICS,
         spread=layout.SPREAD,
     output:
-        layout.FORECAST,
+        # update: Snakemake neither removes the forecast before a re-run nor keeps a failed
+        # re-run's: the previous forecast stays in place until a new one is complete
+        update(layout.FORECAST),
     log:
         log_path("combine_forecast"),
     benchmark:

@@ -644,10 +644,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _download_errors() -> tuple[type[Exception], ...]:
-    """The downloader's failures, where a download ran: a step that never imported the downloader
-    cannot have raised them, and importing it here would need requests in every env."""
-    http = sys.modules.get("floecast.sources.http")
-    return (http.DownloadError,) if http else ()
+    """The downloader's failures, where a download ran (a step that never imported the downloader
+    cannot have raised them, and importing it here would need requests in every env), and a full
+    disk where an output was written (its message names the path and the free space)."""
+    http, io = sys.modules.get("floecast.sources.http"), sys.modules.get("floecast.io")
+    return ((http.DownloadError,) if http else ()) + ((io.DiskFullError,) if io else ())
 
 
 if __name__ == "__main__":
