@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,33 @@ def test_a_truncated_member_is_set_aside_and_made_again_and_the_forecast_is_kept
     again = snakemake(run, str(FORECAST), "--force")
     assert _jobs(again.stdout + again.stderr) == {"predict_member": 1, "combine_forecast": 1, "total": 2}
     assert member.is_file() and _sha(run / FORECAST) != before
+
+
+def test_a_full_disk_says_so_naming_the_path_and_the_forecast_is_kept(run: Path) -> None:
+    """Found with the repros: on a full disk the error was only `NetCDF: HDF error`, and the
+    previous forecast was kept only when the command was run by hand. The forecasts folder is
+    a tmpfs with room for the forecast and a little more (root only, like the other tmpfs test)."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    folder = run / FORECAST.parent
+    kept = folder.with_name("kept")
+    folder.rename(kept)
+    folder.mkdir()
+    size = 4096 * (-(-(kept / FORECAST.name).stat().st_size // 4096) + 4)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        shutil.copy2(kept / FORECAST.name, folder / FORECAST.name)  # its time kept: nothing else is out of date
+        before = _sha(run / FORECAST)
+        proc = snakemake(run, str(FORECAST), "--force", check=False)
+        assert proc.returncode != 0
+        log = _log(run, "combine_forecast")
+        assert f"floecast ERROR [Errno 28] {FORECAST}: no space left on the device (" in log
+        assert "the previous version is kept. Free space there and run again" in log
+        assert _sha(run / FORECAST) == before and sorted(p.name for p in folder.iterdir()) == [FORECAST.name]
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def test_a_reserved_run_name_is_refused_before_any_job(run: Path, tmp_path: Path) -> None:
