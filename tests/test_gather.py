@@ -12,7 +12,7 @@ import torch
 from conftest import SPEC
 
 from floecast.channels import AtmosChannel, InputSpec
-from floecast.dataset import SIC_STEPS, SampleStore
+from floecast.dataset import SIC_STEPS, SampleStore, _runs
 
 SPECS = [
     SPEC,
@@ -128,3 +128,23 @@ def test_each_batch_is_its_own_memory(holed: SampleStore) -> None:
     holed.batch(dates[100:102])
     holed.gather(dates[200:202])
     _assert_same(first, kept)
+
+
+def test_runs_rebuild_the_days() -> None:
+    """The CPU gather copies runs of consecutive or repeated days: together they are the index."""
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        days = 50 + np.cumsum(rng.choice([0, 1, 1, 2, -3, 5], rng.integers(0, 30)))
+        rebuilt: list[int] = []
+        for first, count, day, step in _runs(days):
+            assert first == len(rebuilt) and step in (0, 1) and count >= 1
+            rebuilt += [day + step * i for i in range(count)]
+        assert rebuilt == days.tolist()
+    assert _runs(np.array([5, 6, 7, 7, 7, 2])) == [(0, 3, 5, 1), (3, 2, 7, 0), (5, 1, 2, 1)]
+
+
+def test_a_day_outside_the_cache_is_refused(holed: SampleStore) -> None:
+    """Slices would wrap a negative day round to the end of the cache: refused instead."""
+    for day in (-1, len(holed.dates)):
+        with pytest.raises(IndexError, match="outside the cache"):
+            holed._frames(holed.sic, torch.tensor([[3, day]]))
