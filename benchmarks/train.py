@@ -278,6 +278,12 @@ def gpu_run(shrink: bool, out: Path | None, budget_s: float) -> None:
     report.bench("train_samples_per_s_gpu", samples_per_s, "samples/s", 2)
     report.bench("train_data_fraction_gpu", times.data_fraction, "share", 4)
     report.bench("train_peak_mem_gpu_gib", peak / 2**30, "GiB", 2)
+    per_day = store.nbytes / len(store.dates)
+    days = len(pd.date_range("1979-01-01", f"{config['splits']['validate'][1]}-12-31"))
+    report.line(
+        f"# that peak holds a {store.nbytes / 2**30:.2f} GiB cache; a production member's cache of its "
+        f"{days} days adds about {per_day * days / 2**30:.0f} GiB (an estimate from the bytes a day)"
+    )
     sizes = epoch_sizes(config, inputs)
     report.line(
         f"# EXTRAPOLATION from the measured step rate: a fine-tuning epoch of {sizes.train} samples "
