@@ -1,6 +1,7 @@
 """The store and its cache at production size (25 km, 432 x 432): one year's part built from
-interim files (time, peak memory), the cache's size for 1979-2020, and the cost of
-assembling production samples from the cache against a plain copy of the same bytes.
+interim files (time, peak memory), reading it with every chunk checked against its manifest
+(and the checking's share), the cache's size for 1979-2020, and the cost of assembling
+production samples from the cache against a plain copy of the same bytes.
 
 Interim files are written here with the production channels (5 trend years, t2m anomaly,
 winds, 93 leads); their values are smooth fields plus noise, compressed like real ones.
@@ -119,6 +120,27 @@ def build_part(sic: list[Path], fields: dict[str, list[Path]], statistics: Path,
     return seconds, peak_kib / 2**20
 
 
+def verification_cost(part: Path, statistics: Path, spec: InputSpec) -> tuple[float, float]:
+    """Seconds to read the part with every channel (read_store, which checks each chunk against
+    the manifest) and seconds of that spent hashing: sha256 over the same chunks, timed alone."""
+    from floecast.store import PartReader, _chunk_region, _values_sha256, read_store
+
+    keys = [f.key for f in spec.fields]
+    started = time.perf_counter()
+    read_store(part, statistics, leads=spec.leads, fields=keys, sic_trend_years=spec.sic_trend_years)
+    read_s = time.perf_counter() - started
+    reader = PartReader(part)
+    hashed = 0.0
+    for name in ("time", "sic", "fields", "polar_hole_km", "sic_trend", "trend_time"):
+        array = reader.group[name]
+        values = array[...]
+        started = time.perf_counter()
+        for key in (k for k in reader.manifest if k.startswith(f"{name}/c/")):
+            _values_sha256(values[_chunk_region(key, array.chunks)])
+        hashed += time.perf_counter() - started
+    return hashed, read_s
+
+
 def _median_seconds(action, repeats: int = 7) -> float:
     action()  # warm-up
     times = []
@@ -152,6 +174,10 @@ def main() -> None:
         started = time.perf_counter()
         store = SampleStore.open(part, spec, statistics)
         print(f"BENCH cache_year_load_s {time.perf_counter() - started:.1f} s")
+        verify_s, read_s = verification_cost(part, statistics, spec)
+        print(f"BENCH store_year_read_s {read_s:.2f} s")
+        print(f"BENCH store_year_verify_s {verify_s:.2f} s")
+        print(f"BENCH store_verify_share {verify_s / read_s:.2f}")
         days_1979_2020 = len(pd.date_range("1979-01-01", "2020-12-31"))
         per_day_tensors = [store.sic, store.trend, store.hole_km, *store.fields.values()]
         per_day = sum(t[0].numel() * t.element_size() for t in per_day_tensors)
@@ -165,6 +191,7 @@ def main() -> None:
         dates = store.init_dates()[::9][:batch]
         gathered = store.gather(dates)
         nbytes = sum(t.numel() * t.element_size() for t in gathered.values())
+        # the baseline copies into fresh memory, as the gather returns fresh tensors
         source = np.random.default_rng(1).integers(0, 255, nbytes, dtype=np.uint8)
         gather_s = _median_seconds(lambda: store.gather(dates))
         copy_s = _median_seconds(lambda: source.copy())
@@ -178,7 +205,9 @@ def main() -> None:
         fsource = np.random.default_rng(2).integers(0, 255, fbytes, dtype=np.uint8)
         batch_s = _median_seconds(lambda: store.batch(dates), repeats=3)
         fcopy_s = _median_seconds(lambda: fsource.copy(), repeats=3)
+        print(f"# the float32 batch holds {fbytes / 1e6:.0f} MB")
         print(f"BENCH loader_float_batch_s {batch_s:.3f} s")
+        print(f"BENCH memcpy_float_same_bytes_s {fcopy_s:.3f} s")
         print(f"BENCH loader_float_cost_vs_memcpy {batch_s / fcopy_s:.2f} x")
 
 

@@ -1,0 +1,128 @@
+"""The prepared GPU run (benchmarks/gpu.sh, benchmarks/train.py --gpu) at a toy size on this
+CPU, with the packages a bare PyTorch image lacks made unimportable, so that the run cannot
+first fail on a device lent for a few minutes; and the production figures' inputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from floecast.channels import InputSpec
+from floecast.config import load, training_spec
+from floecast.train import build_model
+
+REPO = Path(__file__).resolve().parents[1]
+GPU_FIGURES = {
+    "train_samples_per_s_gpu": "samples/s",
+    "train_data_fraction_gpu": "share",
+    "train_peak_mem_gpu_gib": "GiB",
+    "train_epoch_prod_gpu_min_extrapolated": "min",
+    "forecast_5_members_93_leads_gpu_s": "s",
+}
+# project dependencies that the device's PyTorch image does not hold (device KINDS.md)
+NOT_ON_THE_DEVICE = ("pyproj", "zarr", "netCDF4", "numcodecs", "cftime", "jsonschema", "rasterio", "cdsapi", "snakemake")
+BLOCKER = """
+import sys
+class Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (not on the device)")
+sys.meta_path.insert(0, Absent())
+"""
+
+
+@pytest.fixture(scope="module")
+def bench():  # noqa: ANN201 - the benchmarks/train.py module
+    spec = importlib.util.spec_from_file_location("bench_train", REPO / "benchmarks" / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def _figures(text: str) -> dict[str, tuple[float, str]]:
+    rows = [line.split() for line in text.splitlines() if line.startswith("BENCH ")]
+    return {name: (float(value), unit) for _, name, value, unit in rows}
+
+
+def test_gpu_run_shrunk_prints_and_writes_every_figure(tmp_path: Path) -> None:
+    # the device's python is plain `python3` with the packages of its image: block the others
+    sitecustomize = tmp_path / "site" / "sitecustomize.py"
+    sitecustomize.parent.mkdir()
+    sitecustomize.write_text(BLOCKER.format(blocked=set(NOT_ON_THE_DEVICE)))
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": sys.executable, "PYTHONPATH": str(sitecustomize.parent)}
+    (tmp_path / "out").mkdir()
+    run = subprocess.run(
+        ["sh", str(REPO / "benchmarks" / "gpu.sh"), "--shrink"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    written = (tmp_path / "out" / "bench_gpu.txt").read_text()
+    assert "SHRUNK" in written
+    figures = _figures(written)
+    assert figures == _figures(run.stdout)
+    assert {name: unit for name, (_, unit) in figures.items()} == GPU_FIGURES
+    assert all(math.isfinite(value) and value > 0 for value, _ in figures.values())
+    assert figures["train_data_fraction_gpu"][0] < 1
+
+
+def test_the_blocker_blocks(tmp_path: Path) -> None:
+    """The check above would prove nothing if the blocked packages could still be imported."""
+    sitecustomize = tmp_path / "sitecustomize.py"
+    sitecustomize.write_text(BLOCKER.format(blocked=set(NOT_ON_THE_DEVICE)))
+    run = subprocess.run(
+        [sys.executable, "-c", "import floecast.config"],
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0 and "not on the device" in run.stderr
+
+
+def test_gpu_run_without_a_gpu_refuses_the_full_size(bench) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here")
+    with pytest.raises(SystemExit, match="no CUDA device"):
+        bench.gpu_run(shrink=False, out=None, budget_s=1)
+
+
+def test_the_benchmarks_spec_is_the_production_training_spec(bench) -> None:
+    """benchmarks/train.py reads config.yaml without floecast.config (pyproj is not on the
+    device): it must give the model and batch the workflow trains."""
+    config = bench.production_config()
+    ours, workflow = bench.production_spec(config), training_spec(load(REPO / "config" / "config.yaml"))
+    channels = InputSpec.from_config(ours["channels"], ours["model"]["leads"])
+    assert channels == InputSpec.from_config(workflow["channels"], workflow["model"]["leads"])
+    assert len(channels.channel_names) == 200 and channels.leads == 93
+    shapes = [p.shape for p in build_model(ours).parameters()]
+    assert shapes == [p.shape for p in build_model(workflow).parameters()]
+    assert 7.5e6 < sum(math.prod(s) for s in shapes) < 8.0e6
+    for key in ("batch_size", "learning_rate", "sample_stride_days", "pretrain_epochs", "epochs"):
+        assert ours["train"][key] == workflow["train"][key]
+    assert ours["splits"] == workflow["splits"]
+
+
+def test_epoch_sizes_count_the_init_dates_training_uses(bench) -> None:
+    spec = bench.shrunk_spec(bench.production_spec(bench.production_config()))
+    inputs = InputSpec.from_config(spec["channels"], spec["model"]["leads"])
+    days = len(pd.date_range("2000-01-01", "2001-12-31"))
+    store = bench.random_store(inputs, 16, days, torch.device("cpu"))  # from 2000-01-01
+    config = {
+        "splits": {"train": [2000, 2000], "validate": [2001, 2001]},
+        "train": {"sample_stride_days": 1, "pretrain_epochs": 5, "epochs": 30},
+        "cmip6": {"runs": [{}, {}, {}], "years": [2000, 2001]},
+    }
+    sizes = bench.epoch_sizes(config, inputs)
+    assert sizes.train == len(store.init_dates((2000, 2000))) == 366 - inputs.max_lag
+    assert sizes.validate == len(store.init_dates((2001, 2001))) == 365 - inputs.leads
+    assert sizes.pretrain == 3 * len(store.init_dates())
+    config["train"]["sample_stride_days"] = 7
+    assert bench.epoch_sizes(config, inputs).train == len(store.init_dates((2000, 2000), stride=7))
