@@ -63,6 +63,7 @@ wildcard_constraints:
     sic_source=config["sources"]["sic"],
     atmos_source=config["sources"]["atmos"],
     cmip6_source=config["sources"]["cmip6"],
+    seas5_source=config["sources"]["seas5"],
 
 
 def log_path(name):
@@ -95,6 +96,8 @@ LOG_WILDCARDS = {
     "calibrate_spread": ["hemi", "run"],
     "combine_forecast": ["hemi", "run", "date"],
     "scorecard": ["hemi", "run"],
+    "ingest_seas5": ["seas5_source", "hemi", "year"],
+    "regrid_seas5": ["hemi", "year"],
     "plot_forecast": ["hemi", "run", "date"],
     "egress": ["hemi", "run", "date"],
     "export_forecast": ["hemi", "run", "date"],
@@ -239,6 +242,13 @@ def split_store(years):
 
 hindcast_store = split_store(TEST_YEARS)
 validation_store = split_store(VALIDATE_YEARS)
+
+
+def seas5_interim(wildcards):
+    """SEAS5's starts in the test years on the EASE2 grid (none when sources.seas5 is none)."""
+    if config["sources"]["seas5"] == "none":
+        return []
+    return [f"data/interim/{wildcards.hemi}/seas5/{year}.nc" for year in TEST_YEARS]
 
 
 def cmip6_run_index(wildcards):

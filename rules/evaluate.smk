@@ -10,6 +10,8 @@ rule scorecard:
         store=ancient(hindcast_store),
         statistics=ancient("data/store/{hemi}/statistics.nc"),
         spread="models/{hemi}/{run}/spread.json",
+        # ancient: SEAS5's past starts do not change
+        seas5=ancient(seas5_interim),
     output:
         csv=report(
             "results/{hemi}/{run}/verification/scorecard.csv",
@@ -32,6 +34,15 @@ rule scorecard:
             subcategory="{hemi} {run}",
             labels={"figure": "RMSE by month and lead", "hemisphere": "{hemi}"},
         ),
+        reliability="results/{hemi}/{run}/verification/reliability.csv",
+        reliability_plot=report(
+            "results/{hemi}/{run}/verification/reliability.png",
+            caption="../report/reliability.rst",
+            category="Hindcast verification",
+            subcategory="{hemi} {run}",
+            labels={"figure": "reliability by lead group", "hemisphere": "{hemi}"},
+        ),
+        regions="results/{hemi}/{run}/verification/scores_by_region.csv",
     log:
         log_path("scorecard"),
     benchmark:
@@ -40,9 +51,13 @@ rule scorecard:
         "../envs/predict.yaml"
     resources:
         mem_mb=8000,
-        runtime=30,
+        runtime=60,
+    params:
+        seas5=lambda w, input: f"--seas5 {' '.join(input.seas5)}" if input.seas5 else "",
     shell:
         "floecast scorecard --members {input.members} --store {input.store}"
         " --statistics {input.statistics} --spread {input.spread}"
         " --out {output.csv} --plot {output.plot}"
-        " --month-heatmap {output.month} > {log} 2>&1"
+        " --month-heatmap {output.month} --reliability {output.reliability}"
+        " --reliability-plot {output.reliability_plot} --regions {output.regions}"
+        " {params.seas5} > {log} 2>&1"

@@ -83,6 +83,40 @@ def _ingest_sic(args: argparse.Namespace, grid, first: dt.date, last: dt.date) -
     log.info("%d daily files, %d missing days: %s", len(manifest["files"]), len(manifest["missing"]), args.out)
 
 
+def _ingest_seas5(args: argparse.Namespace, grid, first: dt.date, last: dt.date) -> None:
+    """SEAS5 starts (the 1st of each month of first..last) as GRIB files beside the manifest ``args.out``."""
+    from floecast.io import atomic_path
+    from floecast.sources import seas5
+
+    folder = Path(args.out).with_suffix("")
+    folder.mkdir(parents=True, exist_ok=True)
+    starts = seas5.start_dates(first, last)
+    for init in starts:
+        target = folder / seas5.raw_name(init)
+        if args.source == "synthetic":
+            params = seas5.SyntheticSeas5Params(members=args.members, seed=args.seed)
+            seas5.write_synthetic_seas5(target, grid, init, args.leads, args.area_lat, params, args.grid_deg, args.seed)
+        elif args.source == "cds":
+            seas5.fetch_seas5(
+                init, args.leads, args.hemisphere, target, area_lat=args.area_lat, system=args.system, grid_deg=args.grid_deg
+            )
+        else:
+            raise SystemExit(f"floecast ingest seas5: no client for source {args.source!r}")
+    manifest = {
+        "source": args.source,
+        "first_day": first.isoformat(),
+        "last_day": last.isoformat(),
+        "files": [seas5.raw_name(init) for init in starts],
+        "leads": args.leads,
+        "floecast_version": __version__,
+    }
+    if args.source == "synthetic":
+        manifest["label"] = seas5.SYNTHETIC_LABEL
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    log.info("SEAS5 (%s) %d starts -> %s", args.source, len(starts), folder)
+
+
 def cmd_ingest(args: argparse.Namespace) -> None:
     from floecast.grid import Ease2Grid
     from floecast.sources import synthetic
@@ -91,6 +125,9 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     first, last = _month_bounds(args.year, args.month) if args.year else (None, None)
     if args.first_day and first:
         first = max(first, args.first_day)
+    if args.kind == "seas5":
+        _ingest_seas5(args, grid, first, min(last, args.last_day))
+        return
     if args.kind == "sic":
         _ingest_sic(args, grid, first, min(last, args.last_day))
         return
@@ -137,6 +174,14 @@ def cmd_regrid(args: argparse.Namespace) -> None:
     from floecast.grid import Ease2Grid
 
     grid = Ease2Grid(args.hemisphere, args.coarsen)
+    if args.variable == "seas5":
+        from floecast.seas5_benchmark import regrid_seas5
+
+        manifests = [json.loads(Path(p).read_text()) for p in args.raw]
+        files = [Path(p).with_suffix("") / name for p, m in zip(args.raw, manifests, strict=True) for name in m["files"]]
+        regrid_seas5(files, args.out, grid, manifests[0]["source"], cache_dir=args.weights_cache)
+        log.info("wrote %s (%d SEAS5 starts)", args.out, len(files))
+        return
     if args.variable == "sic":
         if args.cmip6:
             preprocess.regrid_cmip6_sic(args.raw[0], args.out, grid, cache_dir=args.weights_cache)
@@ -226,6 +271,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from floecast.channels import InputSpec
     from floecast.dataset import SampleStore
     from floecast.predict import predict_member
+    from floecast.seas5_benchmark import hindcast_init_dates
 
     torch.set_num_threads(args.threads)
     if args.date:
@@ -235,7 +281,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
         spec = checkpoint["spec"]
         store = SampleStore.open(args.store, InputSpec.from_config(spec["channels"], spec["model"]["leads"]), args.statistics)
         years = tuple(spec["splits"][args.split])
-        dates = [d.date() for d in pd.DatetimeIndex(store.init_dates(years, args.stride))]  # type: ignore[arg-type]
+        candidates = store.init_dates(years)  # type: ignore[arg-type]
+        chosen = hindcast_init_dates(candidates, args.stride, month_starts=args.month_starts)
+        dates = [d.date() for d in pd.DatetimeIndex(chosen)]
     predict_member(args.weights, args.store, dates, args.out, args.member, args.statistics)
     log.info("wrote %s (%d init dates)", args.out, len(dates))
 
@@ -281,12 +329,23 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_scorecard(args: argparse.Namespace) -> None:
-    from floecast.plots import plot_month_heatmap, plot_skill
+    from floecast.plots import plot_month_heatmap, plot_reliability, plot_skill
     from floecast.verify import scorecard, skill_summary
 
-    table = scorecard(args.members, args.store, args.out, args.statistics, args.spread)
+    table = scorecard(
+        args.members,
+        args.store,
+        args.out,
+        args.statistics,
+        args.spread,
+        seas5=args.seas5,
+        reliability_csv=args.reliability,
+        regions_csv=args.regions,
+    )
     if args.plot:
         plot_skill(args.out, args.plot)
+    if args.reliability and args.reliability_plot:
+        plot_reliability(args.reliability, args.reliability_plot)
     if args.month_heatmap:
         plot_month_heatmap(args.out, args.month_heatmap)
     for line in skill_summary(table):
@@ -417,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="fetch one period of one source into data/raw")
-    p.add_argument("kind", choices=["sic", "atmos", "cmip6"])
+    p.add_argument("kind", choices=["sic", "atmos", "cmip6", "seas5"])
     p.add_argument("--source", required=True)
     _grid_args(p)
     p.add_argument("--year", type=int, help="year to fetch (sic, atmos)")
@@ -434,13 +493,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--known-bad-days", nargs="*", default=[], help="provider days never to use (YYYY-MM-DD)")
     p.add_argument("--area-lat", type=float, default=15.0, help="ERA5: fetch poleward of this latitude")
     p.add_argument("--realtime-url", help="ERA5: ECMWF open-data address for the days ERA5 lacks (none: ERA5 only)")
+    p.add_argument("--leads", type=int, default=93, help="SEAS5: days after each start to fetch (leads 1..N)")
+    p.add_argument("--system", default="auto", help="SEAS5: CDS system (5, 51, or auto: by init date)")
+    p.add_argument("--grid-deg", type=float, help="SEAS5: grid spacing asked of the CDS (default: native 1 degree)")
+    p.add_argument("--members", type=int, default=5, help="SEAS5 synthetic: members to make")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("regrid", help="raw file(s) -> one EASE2 interim file")
-    p.add_argument("variable", choices=["sic", "t2m", "u10", "v10"])
+    p.add_argument("variable", choices=["sic", "t2m", "u10", "v10", "seas5"])
     _grid_args(p)
-    p.add_argument("--raw", nargs="+", required=True, help="raw file, or the folders of a year's daily SIC files")
+    p.add_argument(
+        "--raw", nargs="+", required=True, help="raw file, the folders of a year's daily SIC files, or SEAS5 manifests"
+    )
     p.add_argument("--cmip6", action="store_true", help="the raw file is a CMIP6 (CMOR) file")
     p.add_argument("--partner", help="the other wind component's raw file (to rotate lat/lon winds to the grid)")
     p.add_argument("--weights-cache", help="folder caching the regridding weights per source grid")
@@ -490,6 +555,12 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--date", type=_date, help="init date")
     group.add_argument("--split", choices=["validate", "test"], help="hindcast over this split's years")
     p.add_argument("--stride", type=int, default=7, help="days between hindcast init dates")
+    p.add_argument(
+        "--month-starts",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="add the 1st of each month to the hindcast init dates (SEAS5's starts; default: yes)",
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_predict)
@@ -534,6 +605,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="skill by lead (PNG): RMSE, binary accuracy and IIEE where the scorecard has them")
     p.add_argument("--month-heatmap", help="RMSE of the ensemble mean by target month and lead (PNG)")
     p.add_argument("--spread", help="spread calibration (floecast calibrate) applied to the members' probabilistic scores")
+    p.add_argument("--seas5", nargs="+", help="SEAS5 interim files (floecast regrid seas5): scored on the shared init dates")
+    p.add_argument("--reliability", help="reliability table by lead group (CSV)")
+    p.add_argument("--reliability-plot", help="reliability diagram (PNG) of --reliability")
+    p.add_argument("--regions", help="scores by longitude sector (CSV)")
     p.set_defaults(func=cmd_scorecard)
 
     p = sub.add_parser("plot", help="forecast maps and extent-by-lead figures")

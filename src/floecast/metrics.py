@@ -394,15 +394,14 @@ def ice_edge(sic: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return edge
 
 
-def ice_edge_distance_km(forecast: np.ndarray, observed: np.ndarray, mask: np.ndarray, cell_km: float) -> float:
-    """Mean distance (km) between the forecast and observed ice edges, in both directions (Melsom et al. 2019,
-    The Cryosphere, doi:10.5194/tc-13-2269-2019, "average ice edge displacement").
+def ice_edge_distances_km(forecast: np.ndarray, observed: np.ndarray, mask: np.ndarray, cell_km: float) -> np.ndarray:
+    """Per grid (the leading axes' shape), the mean distance (km) between the forecast and observed ice edges in both
+    directions; NaN for a grid where either edge is missing (no ice, or nothing but ice) or a masked cell is NaN.
 
     For each grid: the mean over forecast edge cells of the distance to the nearest observed edge cell, and the
     mean over observed edge cells of the distance to the nearest forecast edge cell (centre to centre, on the
-    equal-area grid of ``cell_km`` cells, by Euclidean distance transforms), averaged. 0 when the edges coincide.
-    A grid where either edge is missing (no ice, or nothing but ice) or a masked cell is NaN has no distance: it
-    is left out, and the result is the mean over the other grids (NaN if none has one).
+    equal-area grid of ``cell_km`` cells, by Euclidean distance transforms), averaged (Melsom et al. 2019, The
+    Cryosphere, doi:10.5194/tc-13-2269-2019, "average ice edge displacement"). 0 when the edges coincide.
     """
     from scipy.ndimage import distance_transform_edt
 
@@ -413,17 +412,25 @@ def ice_edge_distance_km(forecast: np.ndarray, observed: np.ndarray, mask: np.nd
     f_edge, o_edge = ice_edge(forecast, m), ice_edge(observed, m)
     f = np.broadcast_to(np.asarray(forecast, dtype=np.float64), shape)
     o = np.broadcast_to(np.asarray(observed, dtype=np.float64), shape)
-    missing = ((np.isnan(f) | np.isnan(o)) & m).any(axis=(-2, -1))
+    missing = ((np.isnan(f) | np.isnan(o)) & m).any(axis=(-2, -1)).reshape(-1)
     grids = shape[-2:]
     f_edge, o_edge = f_edge.reshape(-1, *grids), o_edge.reshape(-1, *grids)
-    distances = []
-    for fe, oe, gap in zip(f_edge, o_edge, missing.reshape(-1), strict=True):
-        if gap or not fe.any() or not oe.any():
+    out = np.full(len(missing), np.nan)
+    for i, (fe, oe) in enumerate(zip(f_edge, o_edge, strict=True)):
+        if missing[i] or not fe.any() or not oe.any():
             continue
         to_observed = distance_transform_edt(~oe, sampling=cell_km)
         to_forecast = distance_transform_edt(~fe, sampling=cell_km)
-        distances.append(0.5 * (to_observed[fe].mean() + to_forecast[oe].mean()))
-    return float(np.mean(distances)) if distances else float("nan")
+        out[i] = 0.5 * (to_observed[fe].mean() + to_forecast[oe].mean())
+    return out.reshape(shape[:-2])
+
+
+def ice_edge_distance_km(forecast: np.ndarray, observed: np.ndarray, mask: np.ndarray, cell_km: float) -> float:
+    """The mean of :func:`ice_edge_distances_km` over the grids that have one (NaN if none has): a grid without
+    both edges has no distance to contribute, rather than a distance of 0."""
+    per_grid = ice_edge_distances_km(forecast, observed, mask, cell_km)
+    have = np.isfinite(per_grid)
+    return float(per_grid[have].mean()) if have.any() else float("nan")
 
 
 # ----------------------------------------------------------------------------------------------------------------
