@@ -2,6 +2,7 @@
 import hashlib
 import json
 import shlex
+from types import SimpleNamespace
 
 import pandas as pd
 
@@ -98,6 +99,7 @@ LOG_WILDCARDS = {
     "scorecard": ["hemi", "run"],
     "ingest_seas5": ["seas5_source", "hemi", "year"],
     "regrid_seas5": ["hemi", "year"],
+    "check_data": ["hemi"],
     "plot_forecast": ["hemi", "run", "date"],
     "egress": ["hemi", "run", "date"],
     "export_forecast": ["hemi", "run", "date"],
@@ -249,6 +251,12 @@ def seas5_interim(wildcards):
     if config["sources"]["seas5"] == "none":
         return []
     return [f"data/interim/{wildcards.hemi}/seas5/{year}.nc" for year in TEST_YEARS]
+
+
+def all_raw_sic(wildcards):
+    """Every ingest manifest of the hemisphere's SIC, over the data years."""
+    years = [SimpleNamespace(hemi=wildcards.hemi, year=str(year)) for year in OBS_YEARS]
+    return [manifest for year in years for manifest in raw_sic(year)]
 
 
 def cmip6_run_index(wildcards):

@@ -61,3 +61,40 @@ rule scorecard:
         " --month-heatmap {output.month} --reliability {output.reliability}"
         " --reliability-plot {output.reliability_plot} --regions {output.regions}"
         " {params.seas5} > {log} 2>&1"
+
+
+# On request (not in the default targets: it reads every raw file): are the data sound?
+rule check_data:
+    input:
+        raw=all_raw_sic,
+        interim=lambda w: interim(w.hemi, "sic", OBS_YEARS),
+        store=lambda w: obs_store(w.hemi, OBS_YEARS),
+    output:
+        csv="data/checks/{hemi}/data_check.csv",
+        plot=report(
+            "data/checks/{hemi}/data_check.png",
+            caption="../report/data_check.rst",
+            category="Data checks",
+            labels={"figure": "extent and flagged days", "hemisphere": "{hemi}"},
+        ),
+        propose="data/checks/{hemi}/known_bad_days.yaml",
+    log:
+        log_path("check_data"),
+    benchmark:
+        bench_path("check_data")
+    conda:
+        "../envs/preprocess.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        coarsen=COARSEN,
+        bad_days=config["osisaf"]["known_bad_days"],
+        checks=" ".join(
+            f"--{key.replace('_', '-')} {value}" for key, value in config["checks"].items()
+        ),
+    shell:
+        "floecast check-data --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"
+        " --raw {input.raw} --interim {input.interim} --store {input.store}"
+        " --known-bad-days {params.bad_days} {params.checks} --csv {output.csv}"
+        " --plot {output.plot} --propose {output.propose} > {log} 2>&1"

@@ -457,6 +457,42 @@ def cmd_notify(args: argparse.Namespace) -> int:
     return 0 if notify(text + "\n", command, float(settings.get("timeout_s", 60)), subject(summary)) else 1
 
 
+def cmd_check_data(args: argparse.Namespace) -> int:
+    from floecast import checkdata
+    from floecast.grid import Ease2Grid
+
+    raw, interim, store = list(args.raw or []), list(args.interim or []), list(args.store or [])
+    if args.data_root and not (raw or interim or store):  # by hand: the workflow's folders under data/
+        root = Path(args.data_root)
+        raw = sorted((root / "raw" / args.source / "ice_conc" / args.hemisphere).glob("*.json"))
+        raw += sorted((root / "raw" / args.source / "ice_conc" / args.hemisphere).glob("*/*.json"))
+        interim = sorted((root / "interim" / args.hemisphere / "obs" / "sic").glob("*.nc"))
+        store = sorted((root / "store" / args.hemisphere / "obs").glob("*.zarr"))
+    if not (raw or interim or store):
+        raise SystemExit("floecast check-data: nothing to check (give --raw/--interim/--store or --data-root)")
+    settings = checkdata.CheckSettings(
+        nan_share_max=args.nan_share_max,
+        jump_sigma=args.jump_sigma,
+        jump_window_days=args.jump_window_days,
+        jump_min_km2=args.jump_min_km2,
+        known_bad_days=tuple(args.known_bad_days),
+    )
+    area = Ease2Grid(args.hemisphere, args.coarsen).cell_area_km2
+    report = checkdata.check_data(raw, interim, store, area, settings)
+    checkdata.write_outputs(report, args.csv, args.plot, args.propose)
+    log.info(
+        "checked %d raw manifests, %d interim files, %d store parts: %d errors, %d findings",
+        len(raw), len(interim), len(store), len(report.errors), len(report.findings),
+    )  # fmt: skip
+    proposed = report.bad_days()
+    if proposed:
+        print("proposed osisaf.known_bad_days entries: [" + ", ".join(f'"{d}"' for d in proposed) + "]")
+    if report.errors:
+        log.error("the data must not be used as they are:\n%s", checkdata.error_summary(report))
+        return 1
+    return 0
+
+
 def cmd_check_config(args: argparse.Namespace) -> None:
     from floecast.config import load
 
@@ -675,6 +711,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", nargs="+", help="the Snakemake log of the run to report (default: the newest run's)")
     p.add_argument("--command", help="notify command instead of the config's notify.command (run by the shell)")
     p.set_defaults(func=cmd_notify)
+
+    p = sub.add_parser(
+        "check-data", help="check a hemisphere's raw, interim and store SIC; exit 1 naming the days that must not be used"
+    )
+    _grid_args(p)
+    p.add_argument("--raw", nargs="*", help="ingest manifests (data/raw/<source>/ice_conc/<hemi>/<year>[/<MM>].json)")
+    p.add_argument("--interim", nargs="*", help="interim SIC files (data/interim/<hemi>/obs/sic/<year>.nc)")
+    p.add_argument("--store", nargs="*", help="store parts (data/store/<hemi>/obs/<year>.zarr)")
+    p.add_argument("--data-root", help="without --raw/--interim/--store: every file of the hemisphere under this data/")
+    p.add_argument("--source", default="osisaf", help="with --data-root: the SIC source (osisaf, synthetic)")
+    p.add_argument("--known-bad-days", nargs="*", type=_date, default=[], help="osisaf.known_bad_days (noted, not flagged)")
+    p.add_argument("--nan-share-max", type=float, default=0.02, help="share of ocean missing in a raw day before it is bad")
+    p.add_argument("--jump-sigma", type=float, default=6.0, help="extent jumps beyond this many robust std devs")
+    p.add_argument("--jump-window-days", type=int, default=31, help="window of the robust spread of extent changes")
+    p.add_argument("--jump-min-km2", type=float, default=400_000.0, help="and at least this many km^2")
+    p.add_argument("--csv", help="the findings (CSV)")
+    p.add_argument("--plot", help="extent series with the flagged days marked (PNG)")
+    p.add_argument("--propose", help="the proposed osisaf.known_bad_days entries (YAML snippet)")
+    p.set_defaults(func=cmd_check_data)
 
     p = sub.add_parser("check-config", help="validate a config file and print it with defaults filled in")
     p.add_argument("config")

@@ -93,7 +93,7 @@ def regrid_seas5(
                 if first is None:
                     first = raw
                     _create(nc, raw, grid, len(paths), synthetic, source)
-                elif raw.sizes != first.sizes or not raw["member"].equals(first["member"]):
+                elif dict(raw.sizes) != dict(first.sizes) or not np.array_equal(raw["member"].values, first["member"].values):
                     raise ValueError(f"{path}: members or leads differ from {paths[0].name}'s")
                 init = pd.Timestamp(raw["init_time"].values)
                 nc["init_time"][i] = (init - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1)
