@@ -100,6 +100,9 @@ LOG_WILDCARDS = {
     "ingest_seas5": ["seas5_source", "hemi", "year"],
     "regrid_seas5": ["hemi", "year"],
     "check_data": ["hemi"],
+    "export_members": ["hemi", "run", "date"],
+    "export_sipn_south": ["run", "date"],
+    "export_sio": ["run", "date"],
     "plot_forecast": ["hemi", "run", "date"],
     "egress": ["hemi", "run", "date"],
     "export_forecast": ["hemi", "run", "date"],
@@ -298,6 +301,8 @@ def final_targets():
             f"{results}/plots/{config['date']}_extent.png",
             f"{results}/verification/scorecard.csv",
         ]
+        if config["publish"]["members"]:
+            targets.append(f"{results}/export/{config['date']}/{config['date']}_members.nc")
         if config["egress"]["url"]:
             targets.append(f"{results}/egress/{config['date']}.json")
     return targets

@@ -57,6 +57,12 @@ rule egress:
         forecast=egress_forecast,
         maps="results/{hemi}/{run}/plots/{date}_maps.png",
         extent="results/{hemi}/{run}/plots/{date}_extent.png",
+        # publish.members: the per-member output is published too
+        members_file=lambda w: (
+            "results/{hemi}/{run}/export/{date}/{date}_members.nc".format(**w)
+            if config["publish"]["members"]
+            else []
+        ),
     output:
         "results/{hemi}/{run}/egress/{date}.json",
     log:
@@ -79,7 +85,7 @@ rule egress:
         " --storage-options {params.options:q} --receipt {output}"
         " --metadata hemisphere={wildcards.hemi} --metadata run={wildcards.run}"
         " --metadata init_date={wildcards.date}"
-        " {input.forecast} {input.maps} {input.extent} > {log} 2>&1"
+        " {input.forecast} {input.maps} {input.extent} {input.members_file} > {log} 2>&1"
 
 
 # On request (not in the default targets): GeoTIFFs for GIS users and a lat/lon copy.
@@ -103,3 +109,82 @@ rule export_forecast:
     shell:
         "floecast export --forecast {input} --geotiff-dir {output.geotiff}"
         " --latlon {output.latlon} --resolution {params.resolution} > {log} 2>&1"
+
+
+def forecast_member_files(wildcards):
+    return expand(
+        "results/{hemi}/{run}/members/{date}/member_{member}.nc",
+        member=MEMBERS,
+        hemi=getattr(wildcards, "hemi", None) or HEMI_OF_EXPORT[wildcards.export],
+        run=wildcards.run,
+        date=wildcards.date,
+    )
+
+
+HEMI_OF_EXPORT = {"sipn_south": "south", "sio": "north"}
+
+
+# On request (publish.members puts it in the default targets and the egress): the members' own fields.
+rule export_members:
+    input:
+        forecast="results/{hemi}/{run}/forecasts/{date}.nc",
+        members=forecast_member_files,
+    output:
+        "results/{hemi}/{run}/export/{date}/{date}_members.nc",
+    log:
+        log_path("export_members"),
+    benchmark:
+        bench_path("export_members")
+    conda:
+        "../envs/publish.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    shell:
+        "floecast export --forecast {input.forecast} --members {input.members}"
+        " --members-out {output} > {log} 2>&1"
+
+
+# On request: a SIPN South submission (Southern Hemisphere; files per member, see docs/output-format.md).
+rule export_sipn_south:
+    input:
+        forecast="results/south/{run}/forecasts/{date}.nc",
+        members=lambda w: forecast_member_files(SimpleNamespace(export="sipn_south", **w)),
+    output:
+        directory("results/south/{run}/export/{date}/sipn_south"),
+    log:
+        log_path("export_sipn_south"),
+    benchmark:
+        bench_path("export_sipn_south")
+    conda:
+        "../envs/publish.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    params:
+        group=config["publish"]["sipn_group"],
+    shell:
+        "floecast export --forecast {input.forecast} --members {input.members}"
+        " --sipn-south {output} --group {params.group:q} > {log} 2>&1"
+
+
+# On request: the Sea Ice Outlook's table and SIP maps (Northern Hemisphere).
+rule export_sio:
+    input:
+        forecast="results/north/{run}/forecasts/{date}.nc",
+        members=lambda w: forecast_member_files(SimpleNamespace(export="sio", **w)),
+    output:
+        table="results/north/{run}/export/{date}/sio/{date}_extent.csv",
+        sip="results/north/{run}/export/{date}/sio/{date}_sip.nc",
+    log:
+        log_path("export_sio"),
+    benchmark:
+        bench_path("export_sio")
+    conda:
+        "../envs/publish.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    shell:
+        "floecast export --forecast {input.forecast} --members {input.members}"
+        " --sio-table {output.table} --sio-sip {output.sip} > {log} 2>&1"

@@ -316,11 +316,32 @@ def cmd_combine(args: argparse.Namespace) -> None:
     log.info("wrote %s", args.out)
 
 
+def _export_community(args: argparse.Namespace) -> None:
+    from floecast import community
+
+    if not args.members:
+        raise SystemExit("floecast export: --members-out, --sipn-south and --sio-table need --members (the member files)")
+    if args.members_out:
+        community.members_file(args.forecast, args.members, args.members_out)
+        log.info("wrote %s", args.members_out)
+    if args.sipn_south:
+        files = community.sipn_south(args.forecast, args.members, args.sipn_south, args.group)
+        log.info("wrote %d SIPN South files to %s", len(files), args.sipn_south)
+    if args.sio_table:
+        if not args.sio_sip:
+            raise SystemExit("floecast export: --sio-table needs --sio-sip (the SIP maps)")
+        community.sea_ice_outlook(args.forecast, args.members, args.sio_table, args.sio_sip)
+        log.info("wrote %s and %s", args.sio_table, args.sio_sip)
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     from floecast.export import to_geotiff, to_latlon
 
-    if not (args.geotiff_dir or args.latlon):
-        raise SystemExit("floecast export: give --geotiff-dir and/or --latlon")
+    community = (args.members_out, args.sipn_south, args.sio_table)
+    if not (args.geotiff_dir or args.latlon or any(community)):
+        raise SystemExit("floecast export: give --geotiff-dir, --latlon, --members-out, --sipn-south or --sio-table")
+    if any(community):
+        _export_community(args)
     if args.geotiff_dir:
         log.info("wrote %d GeoTIFFs to %s", len(to_geotiff(args.forecast, args.geotiff_dir, args.leads)), args.geotiff_dir)
     if args.latlon:
@@ -623,7 +644,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_combine)
 
-    p = sub.add_parser("export", help="forecast -> GeoTIFFs (EASE2) and/or a regular lat/lon NetCDF")
+    p = sub.add_parser(
+        "export", help="forecast -> GeoTIFFs, a lat/lon NetCDF, per-member output, SIPN South or Sea Ice Outlook files"
+    )
     p.add_argument("--forecast", required=True)
     p.add_argument("--geotiff-dir")
     p.add_argument("--leads", type=int, nargs="+", help="GeoTIFF leads (default: all)")
@@ -631,6 +654,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=float, default=0.25, help="lat/lon spacing, degrees")
     p.add_argument("--lat-limit", type=float, help="equatorward edge, absolute degrees (default: the grid's)")
     p.add_argument("--method", choices=["linear", "nearest"], default="linear")
+    p.add_argument("--members", nargs="+", help="the forecast's member files (for the modes below)")
+    p.add_argument("--members-out", help="the forecast with its members' SIC added (NetCDF)")
+    p.add_argument("--sipn-south", help="folder for the SIPN South submission (Southern Hemisphere)")
+    p.add_argument("--group", default="floecast", help="SIPN South group name in the file names")
+    p.add_argument("--sio-table", help="Sea Ice Outlook: monthly-mean extent per member (CSV; Northern Hemisphere)")
+    p.add_argument("--sio-sip", help="Sea Ice Outlook: SIP maps of the monthly means (NetCDF)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("scorecard", help="hindcast members -> scorecard.csv (and a skill plot)")
