@@ -188,3 +188,44 @@ rule export_sio:
     shell:
         "floecast export --forecast {input.forecast} --members {input.members}"
         " --sio-table {output.table} --sio-sip {output.sip} > {log} 2>&1"
+
+
+# On request: the forecast over its leads as a film (mean, SIP contours, ice edge).
+rule animate_forecast:
+    input:
+        "results/{hemi}/{run}/forecasts/{date}.nc",
+    output:
+        "results/{hemi}/{run}/plots/{date}_forecast.mp4",
+    log:
+        log_path("animate_forecast"),
+    benchmark:
+        bench_path("animate_forecast")
+    conda:
+        "../envs/publish.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    shell:
+        "floecast animate forecast --forecast {input} --out {output} > {log} 2>&1"
+
+
+# On request: the input SIC (interim, EASE2) over a period, e.g. results/north/inputs/sic_2020-06-01_2020-09-14.mp4
+rule animate_inputs:
+    input:
+        lambda w: interim(
+            w.hemi, "sic", range(int(w.start[:4]), int(w.end[:4]) + 1)
+        ),
+    output:
+        "results/{hemi}/inputs/sic_{start}_{end}.mp4",
+    log:
+        log_path("animate_inputs"),
+    benchmark:
+        bench_path("animate_inputs")
+    conda:
+        "../envs/publish.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "floecast animate inputs --interim {input} --first {wildcards.start}"
+        " --last {wildcards.end} --out {output} > {log} 2>&1"

@@ -66,7 +66,7 @@ def _pins(env_file: Path) -> dict[str, str]:
     return dict(d.split("=", 1) for d in deps if isinstance(d, str) and "=" in d)
 
 
-CONDA_TO_PYPI = {"netcdf4": "netcdf4", "matplotlib-base": "matplotlib", "pytorch": "torch"}
+CONDA_TO_PYPI = {"netcdf4": "netcdf4", "matplotlib-base": "matplotlib", "pytorch": "torch", "python-eccodes": "eccodes"}
 
 
 @pytest.mark.parametrize("env_file", sorted((REPO / "envs").glob("*.yaml")), ids=lambda p: p.name)

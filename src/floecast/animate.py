@@ -57,6 +57,7 @@ def _extent(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
 
 def animate_forecast(forecast_nc: str | Path, out: str | Path, fps: int = FPS, dpi: int = 80) -> int:
     """One frame per lead of a forecast file; returns the number of frames."""
+    _writer(Path(out), fps)  # an unknown format fails before any drawing
     with xr.open_dataset(forecast_nc, engine="netcdf4") as ds:
         mean = ds["sic"].sel(quantity="mean").isel(time=0).values
         sip = ds["sip"].isel(time=0).values
@@ -103,6 +104,7 @@ def animate_inputs(
     interim_paths: Sequence[str | Path], first: dt.date, last: dt.date, out: str | Path, fps: int = 8, dpi: int = 80
 ) -> int:
     """One frame per day first..last of the interim SIC files; returns the number of frames."""
+    _writer(Path(out), fps)
     days = pd.date_range(first, last, freq="D")
     fields, land, x, y = [], None, None, None
     for path in interim_paths:

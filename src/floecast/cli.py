@@ -373,6 +373,20 @@ def cmd_scorecard(args: argparse.Namespace) -> None:
         print(line)
 
 
+def cmd_animate(args: argparse.Namespace) -> None:
+    from floecast.animate import animate_forecast, animate_inputs
+
+    if args.kind == "forecast":
+        if not args.forecast:
+            raise SystemExit("floecast animate forecast: give --forecast")
+        frames = animate_forecast(args.forecast, args.out, fps=args.fps or 4)
+    else:
+        if not (args.interim and args.first and args.last):
+            raise SystemExit("floecast animate inputs: give --interim, --first and --last")
+        frames = animate_inputs(args.interim, args.first, args.last, args.out, fps=args.fps or 8)
+    log.info("wrote %s (%d frames)", args.out, frames)
+
+
 def cmd_egress(args: argparse.Namespace) -> None:
     from floecast import egress
 
@@ -685,6 +699,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--maps", required=True)
     p.add_argument("--extent", required=True)
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("animate", help="MP4 (or GIF) of a forecast over its leads, or of the input SIC over a period")
+    p.add_argument("kind", choices=["forecast", "inputs"])
+    p.add_argument("--forecast", help="forecast file (forecast)")
+    p.add_argument("--interim", nargs="+", help="interim SIC files covering the period (inputs)")
+    p.add_argument("--first", type=_date, help="first day (inputs)")
+    p.add_argument("--last", type=_date, help="last day (inputs)")
+    p.add_argument("--fps", type=int, help="frames a second (default 4 for a forecast, 8 for inputs)")
+    p.add_argument("--out", required=True, help="output .mp4 (ffmpeg from imageio-ffmpeg) or .gif")
+    p.set_defaults(func=cmd_animate)
 
     p = sub.add_parser("egress", help="publish files and a sha256 manifest to an fsspec URL (file://, s3://, ...)")
     p.add_argument("--url", required=True, help="the store, e.g. s3://bucket/forecasts (credentials from the environment)")

@@ -91,7 +91,7 @@ def members_file(forecast_path: str | Path, member_paths: Sequence[str | Path], 
     out["sic_member"].encoding.update(
         zlib=True, complevel=4, _FillValue=np.float32(np.nan), coordinates="forecast_period valid_time lat lon"
     )
-    for name, variable in out.variables.items():  # as the forecast file: only the fields have a fill value
+    for variable in out.variables.values():  # as the forecast file: only the fields have a fill value
         if "_FillValue" not in variable.encoding:
             variable.encoding["_FillValue"] = None
     out.attrs["history"] = f"{out.attrs.get('history', '')}; floecast {__version__} export: per-member fields added".lstrip("; ")
