@@ -266,6 +266,19 @@ def all_raw_sic(wildcards):
     return [manifest for year in years for manifest in raw_sic(year)]
 
 
+def forecast_member_files(wildcards):
+    return expand(
+        "results/{hemi}/{run}/members/{date}/member_{member}.nc",
+        member=MEMBERS,
+        hemi=getattr(wildcards, "hemi", None) or HEMI_OF_EXPORT[wildcards.export],
+        run=wildcards.run,
+        date=wildcards.date,
+    )
+
+
+HEMI_OF_EXPORT = {"sipn_south": "south", "sio": "north"}
+
+
 def cmip6_run_index(wildcards):
     return CMIP6_RUNS.index(wildcards.cmip6_run)
 
@@ -306,7 +319,9 @@ def final_targets():
             f"{results}/verification/scorecard.csv",
         ]
         if config["publish"]["members"]:
-            targets.append(f"{results}/export/{config['date']}/{config['date']}_members.nc")
+            targets.append(
+                f"{results}/export/{config['date']}/{config['date']}_members.nc"
+            )
         if config["egress"]["url"]:
             targets.append(f"{results}/egress/{config['date']}.json")
     return targets

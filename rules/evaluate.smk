@@ -91,7 +91,8 @@ rule check_data:
         coarsen=COARSEN,
         bad_days=config["osisaf"]["known_bad_days"],
         checks=" ".join(
-            f"--{key.replace('_', '-')} {value}" for key, value in config["checks"].items()
+            f"--{key.replace('_', '-')} {value}"
+            for key, value in config["checks"].items()
         ),
     shell:
         "floecast check-data --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"

@@ -109,7 +109,9 @@ rule ingest_seas5:
         system=config["seas5"]["system"],
         area_lat=config["seas5"]["area_lat"],
         grid=lambda w: (
-            f"--grid-deg {config['seas5']['grid_deg']}" if config["seas5"]["grid_deg"] else ""
+            f"--grid-deg {config['seas5']['grid_deg']}"
+            if config["seas5"]["grid_deg"]
+            else ""
         ),
         members=config["seas5"]["members"],
         seed=config["synthetic"]["seed"],

@@ -111,19 +111,6 @@ rule export_forecast:
         " --latlon {output.latlon} --resolution {params.resolution} > {log} 2>&1"
 
 
-def forecast_member_files(wildcards):
-    return expand(
-        "results/{hemi}/{run}/members/{date}/member_{member}.nc",
-        member=MEMBERS,
-        hemi=getattr(wildcards, "hemi", None) or HEMI_OF_EXPORT[wildcards.export],
-        run=wildcards.run,
-        date=wildcards.date,
-    )
-
-
-HEMI_OF_EXPORT = {"sipn_south": "south", "sio": "north"}
-
-
 # On request (publish.members puts it in the default targets and the egress): the members' own fields.
 rule export_members:
     input:
@@ -149,7 +136,9 @@ rule export_members:
 rule export_sipn_south:
     input:
         forecast="results/south/{run}/forecasts/{date}.nc",
-        members=lambda w: forecast_member_files(SimpleNamespace(export="sipn_south", **w)),
+        members=lambda w: forecast_member_files(
+            SimpleNamespace(export="sipn_south", **w)
+        ),
     output:
         directory("results/south/{run}/export/{date}/sipn_south"),
     log:
@@ -212,9 +201,7 @@ rule animate_forecast:
 # On request: the input SIC (interim, EASE2) over a period, e.g. results/north/inputs/sic_2020-06-01_2020-09-14.mp4
 rule animate_inputs:
     input:
-        lambda w: interim(
-            w.hemi, "sic", range(int(w.start[:4]), int(w.end[:4]) + 1)
-        ),
+        lambda w: interim(w.hemi, "sic", range(int(w.start[:4]), int(w.end[:4]) + 1)),
     output:
         "results/{hemi}/inputs/sic_{start}_{end}.mp4",
     log:
