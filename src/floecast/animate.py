@@ -55,6 +55,26 @@ def _extent(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
     return (float(x[0]) - half, float(x[-1]) + half, float(y[-1]) - half, float(y[0]) + half)
 
 
+def _figure(x: np.ndarray, y: np.ndarray, land: np.ndarray, first: np.ndarray, label: str) -> tuple:
+    """The figure every frame redraws: SIC (blue, 0-1) with land grey and a colour bar; returns (fig, ax, image)."""
+    fig, ax = plt.subplots(figsize=(6, 6.4), layout="constrained")
+    extent = _extent(x, y)
+    image = ax.imshow(np.where(land, np.nan, first), extent=extent, cmap="Blues_r", vmin=0, vmax=1)
+    ax.imshow(np.where(land, 1.0, np.nan), extent=extent, cmap=matplotlib.colors.ListedColormap([LAND]))
+    fig.colorbar(image, ax=ax, shrink=0.8, label=label)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return fig, ax, image
+
+
+def _edge(ax: plt.Axes, x: np.ndarray, y: np.ndarray, sic: np.ndarray, land: np.ndarray, width: float) -> list:
+    """The 15 % contour of ``sic`` (red), if the field crosses it."""
+    field = np.where(land, 0.0, np.nan_to_num(sic))
+    if field.max() > ICE_THRESHOLD > field.min():
+        return [ax.contour(x, y, field, levels=[ICE_THRESHOLD], colors="red", linewidths=width)]
+    return []
+
+
 def animate_forecast(forecast_nc: str | Path, out: str | Path, fps: int = FPS, dpi: int = 80) -> int:
     """One frame per lead of a forecast file; returns the number of frames."""
     _writer(Path(out), fps)  # an unknown format fails before any drawing
@@ -67,13 +87,7 @@ def animate_forecast(forecast_nc: str | Path, out: str | Path, fps: int = FPS, d
         init = pd.Timestamp(ds["time"].values[0])
         x, y = ds["xc"].values, ds["yc"].values
         title = f"{ds.attrs.get('hemisphere', '')} {ds.attrs.get('model_run', '')}".strip()
-    fig, ax = plt.subplots(figsize=(6, 6.4), layout="constrained")
-    extent = _extent(x, y)
-    image = ax.imshow(np.where(land, np.nan, mean[0]), extent=extent, cmap="Blues_r", vmin=0, vmax=1)
-    ax.imshow(np.where(land, 1.0, np.nan), extent=extent, cmap=matplotlib.colors.ListedColormap([LAND]))
-    fig.colorbar(image, ax=ax, shrink=0.8, label="ensemble-mean SIC")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    fig, ax, image = _figure(x, y, land, mean[0], "ensemble-mean SIC")
     artists: list = []
 
     def draw(i: int) -> list:
@@ -84,9 +98,7 @@ def animate_forecast(forecast_nc: str | Path, out: str | Path, fps: int = FPS, d
         probability = np.where(land, 0.0, np.nan_to_num(sip[i]))
         if np.ptp(probability) > 0:
             artists.append(ax.contour(x, y, probability, levels=SIP_LEVELS, colors="black", linewidths=(0.6, 1.2, 0.6)))
-        edge = np.where(land, 0.0, np.nan_to_num(mean[i]))
-        if edge.max() > ICE_THRESHOLD > edge.min():
-            artists.append(ax.contour(x, y, edge, levels=[ICE_THRESHOLD], colors="red", linewidths=1.4))
+        artists.extend(_edge(ax, x, y, mean[i], land, 1.4))
         ax.set_title(
             f"floecast {title}: init {init:%Y-%m-%d}, lead {int(leads[i])} d, valid {valid[i]:%Y-%m-%d}\n"
             "SIP 10/50/90 % (black), ice edge of the mean (red)",
@@ -124,13 +136,7 @@ def animate_inputs(
         raise ValueError(f"the interim files lack {len(missing)} days of {first}..{last}, e.g. {missing[0].date()}")
     values = sic.values
     land = np.zeros(values.shape[1:], bool) if land is None else land
-    fig, ax = plt.subplots(figsize=(6, 6.4), layout="constrained")
-    extent = _extent(x, y)
-    image = ax.imshow(np.where(land, np.nan, values[0]), extent=extent, cmap="Blues_r", vmin=0, vmax=1)
-    ax.imshow(np.where(land, 1.0, np.nan), extent=extent, cmap=matplotlib.colors.ListedColormap([LAND]))
-    fig.colorbar(image, ax=ax, shrink=0.8, label="SIC")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    fig, ax, image = _figure(x, y, land, values[0], "SIC")
     artists: list = []
 
     def draw(i: int) -> list:
@@ -138,9 +144,7 @@ def animate_inputs(
             artist.remove()
         artists.clear()
         image.set_data(np.where(land, np.nan, values[i]))
-        edge = np.where(land, 0.0, np.nan_to_num(values[i]))
-        if edge.max() > ICE_THRESHOLD > edge.min():
-            artists.append(ax.contour(x, y, edge, levels=[ICE_THRESHOLD], colors="red", linewidths=1.2))
+        artists.extend(_edge(ax, x, y, values[i], land, 1.2))
         ax.set_title(f"input SIC (interim, EASE2) {days[i]:%Y-%m-%d}, ice edge (red)", fontsize=9)
         return [image, *artists]
 

@@ -47,6 +47,7 @@ import pandas as pd
 import pyproj  # noqa: F401  before ecCodes, always (see floecast.sources.ecmwf_opendata._read_grib)
 import xarray as xr
 
+from floecast.sources.ecmwf_opendata import _GRID_KEYS
 from floecast.sources.era5 import era5_area
 
 log = logging.getLogger(__name__)
@@ -130,18 +131,7 @@ def seas5_request(
 # reading and checking
 # ---------------------------------------------------------------------------------------
 
-_GRID_KEYS = (
-    "gridType",
-    "Ni",
-    "Nj",
-    "latitudeOfFirstGridPointInDegrees",
-    "longitudeOfFirstGridPointInDegrees",
-    "iDirectionIncrementInDegrees",
-    "jDirectionIncrementInDegrees",
-    "iScansNegatively",
-    "jScansPositively",
-    "jPointsAreConsecutive",
-)
+# the grid keys read from each message: those of the open-data reader (a regular lat/lon grid and its scanning)
 _MESSAGE_KEYS = ("discipline", "parameterCategory", "parameterNumber", "paramId", "stepType", "dataDate", "dataTime")
 
 
