@@ -182,3 +182,27 @@ def test_egress_publishes_once(tiny_run: Path, tmp_path: Path) -> None:
     (tiny_run / receipt).unlink()
     snakemake(tiny_run, str(receipt), *override)
     assert {p: p.stat().st_mtime_ns for p in published.iterdir()} == mtimes
+
+
+def test_check_data_passes_then_names_a_corrupted_day(tiny_run: Path, tmp_path: Path) -> None:
+    """The check_data rule as an operator meets it: clean data pass; a store part changed after writing fails the
+    job, and its log names the part and the day."""
+    import shutil
+
+    import zarr
+
+    target = "data/checks/north/data_check.csv"
+    snakemake(tiny_run, target)
+    findings = pd.read_csv(tiny_run / target)
+    assert not (findings["severity"] == "error").any()
+    assert "known_bad_days: []" in (tiny_run / "data/checks/north/known_bad_days.yaml").read_text()
+    copy = tmp_path / "run"
+    shutil.copytree(tiny_run, copy, symlinks=True, ignore=shutil.ignore_patterns(".snakemake"))
+    part = copy / "data/store/north/obs/2005.zarr"
+    group = zarr.open_group(str(part), mode="r+")
+    day = 40  # 2005-02-10
+    group["sic"][day] = np.minimum(group["sic"][day] + 0.3, 1.0)
+    proc = snakemake(copy, target, "--forcerun", "check_data", check=False)
+    assert proc.returncode != 0
+    log = (copy / "logs/check_data/north.log").read_text()
+    assert "hash_mismatch" in log and "2005-02-10" in log and "2005.zarr" in log

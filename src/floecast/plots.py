@@ -470,7 +470,7 @@ def plot_reliability(reliability_csv: str | Path, out_png: str | Path) -> pd.Dat
         width = 0.8 / max(len(labels), 1) / 10
         for i, name in enumerate(labels):
             own = rows[(rows["label"] == name) & (rows["count"] > 0)]
-            style = METHOD_STYLE.get(name, {})
+            style = METHOD_STYLE.get(name, METHOD_STYLE.get(name.removesuffix(ON_SEAS5_STARTS), {}))
             ax.plot(own["forecast_probability"], own["observed_frequency"], marker="o", ms=3, label=name, **style)
             share = own["count"] / own["count"].sum()
             centre = (own["bin_lower"] + own["bin_upper"]) / 2
