@@ -120,3 +120,27 @@ def test_sectors_sipn_south_bins_and_north_seas() -> None:
     assert (counts == 1).all()
     greenland = NORTH_SECTORS[-1]
     assert sector_mask(np.array([-30.0, 10.0, 20.0]), greenland).tolist() == [True, True, False]
+
+
+def test_regional_table_agrees_with_the_scores_on_each_sector() -> None:
+    from floecast.grid import Ease2Grid
+    from floecast.metrics import brier_score, iiee, rmse, sie_error_km2
+    from floecast.verify_tables import RegionalTable
+
+    grid = Ease2Grid("south", 27)
+    rng = np.random.default_rng(3)
+    observed = rng.uniform(0, 1, (4, *grid.shape))
+    forecast = np.clip(observed + rng.normal(0, 0.2, observed.shape), 0, 1)
+    probability = rng.uniform(0, 1, observed.shape)
+    mask = rng.uniform(size=grid.shape) > 0.3
+    table = RegionalTable("south", grid.lon, grid.cell_area_km2)
+    table.add("hindcast", 1, "m", forecast, probability, observed, mask)
+    rows = table.frame().set_index("region")
+    assert len(rows) == 36
+    for sector in SOUTH_SECTORS[::7]:
+        m = mask & sector_mask(grid.lon, sector)
+        row = rows.loc[sector.name]
+        assert row["rmse"] == pytest.approx(rmse(forecast, observed, m), rel=1e-9)
+        assert row["brier"] == pytest.approx(brier_score(probability, observed, m), rel=1e-9)
+        assert row["sie_error_km2"] == pytest.approx(sie_error_km2(forecast, observed, grid.cell_area_km2, m), rel=1e-9, abs=1e-6)
+        assert row["iiee_km2"] == pytest.approx(iiee(forecast, observed, grid.cell_area_km2, m).iiee_km2, rel=1e-9)

@@ -96,11 +96,19 @@ class ReliabilityTable:
 
 
 class RegionalTable:
-    """Scores of each method within each longitude sector of the hemisphere (``metrics.sectors``)."""
+    """Scores of each method within each longitude sector of the hemisphere (``metrics.sectors``).
+
+    The sectors tile the grid, so each score is gathered for every sector in one pass over the masked cells (counts
+    by sector label with ``np.bincount``) rather than once per sector: the same numbers as ``metrics.rmse``,
+    ``sie_error_km2``, ``iiee`` and ``brier_score`` on each sector's mask (tested), 7 to 36 times fewer passes.
+    """
 
     def __init__(self, hemisphere: str, lon: np.ndarray, area_km2: float) -> None:
         self.sectors = metrics.sectors(hemisphere)
-        self.masks = [metrics.sector_mask(lon, sector) for sector in self.sectors]
+        masks = [metrics.sector_mask(lon, sector) for sector in self.sectors]
+        if not (np.sum(masks, axis=0) == 1).all():
+            raise ValueError(f"the {hemisphere} sectors do not tile the grid")
+        self.labels = np.argmax(masks, axis=0)  # (H, W): each cell's sector
         self.area = area_km2
         self.rows: list[dict] = []
 
@@ -114,9 +122,29 @@ class RegionalTable:
         observed: np.ndarray,
         mask: np.ndarray,
     ) -> None:
-        """One lead's rows: ``forecast`` the SIC (mean for an ensemble), ``probability`` of ice (n, H, W)."""
-        for sector, inside in zip(self.sectors, self.masks, strict=True):
-            m = mask & inside
+        """One lead's rows: ``forecast`` the SIC (mean for an ensemble), ``probability`` of ice, (n, H, W) each."""
+        n, sectors = len(observed), len(self.sectors)
+        mask = np.broadcast_to(np.asarray(mask, bool), observed.shape)
+        field = np.broadcast_to(np.arange(n)[:, None, None], observed.shape)[mask]
+        label = np.broadcast_to(self.labels, observed.shape)[mask]
+        key = field * sectors + label  # (init date, sector) of each masked cell
+        f, o, p = (np.asarray(a, np.float64)[mask] for a in (forecast, observed, probability))
+        missing = np.bincount(label, np.isnan(f) | np.isnan(o), sectors) > 0
+
+        def per_sector(values: np.ndarray) -> np.ndarray:
+            count = np.bincount(label, minlength=sectors)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(missing, np.nan, np.bincount(label, np.nan_to_num(values), sectors) / count)
+
+        def area_per_field(cells: np.ndarray) -> np.ndarray:  # (n, sectors) km^2
+            return np.bincount(key, cells, n * sectors).reshape(n, sectors) * self.area
+
+        ice_f, ice_o = np.nan_to_num(f) > metrics.ICE_THRESHOLD, np.nan_to_num(o) > metrics.ICE_THRESHOLD
+        rmse = np.sqrt(per_sector((f - o) ** 2))
+        brier = per_sector((p - ice_o) ** 2)
+        sie = np.where(missing, np.nan, (area_per_field(ice_f) - area_per_field(ice_o)).mean(axis=0))
+        iiee = np.where(missing, np.nan, area_per_field(ice_f != ice_o).mean(axis=0))
+        for i, sector in enumerate(self.sectors):
             self.rows.append(
                 {
                     "date_set": date_set,
@@ -125,11 +153,11 @@ class RegionalTable:
                     "region": sector.name,
                     "lon_min": sector.lon_min,
                     "lon_max": sector.lon_max % 360 if sector.lon_max > 360 else sector.lon_max,
-                    "n_init_dates": len(observed),
-                    "rmse": metrics.rmse(forecast, observed, m),
-                    "sie_error_km2": metrics.sie_error_km2(forecast, observed, self.area, m),
-                    "iiee_km2": metrics.iiee(forecast, observed, self.area, m).iiee_km2,
-                    "brier": metrics.brier_score(probability, observed, m),
+                    "n_init_dates": n,
+                    "rmse": rmse[i],
+                    "sie_error_km2": sie[i],
+                    "iiee_km2": iiee[i],
+                    "brier": brier[i],
                 }
             )
 
