@@ -20,10 +20,13 @@ rule predict_member:
         cpus_per_task=THREADS,
         mem_mb=8000,
         runtime=30,
+    params:
+        # weights trained on another spec than the config's are refused, naming the setting
+        spec=SPEC_JSON,
     shell:
         "floecast predict --weights {input.weights} --store {input.store}"
         " --statistics {input.statistics} --member {wildcards.member}"
-        " --date {wildcards.date} --threads {threads}"
+        " --date {wildcards.date} --spec {params.spec:q} --threads {threads}"
         " --out {output} > {log} 2>&1"
 
 
@@ -54,10 +57,12 @@ rule hindcast_member:
         runtime=120,
     params:
         stride=config["verify"]["stride_days"],
+        spec=SPEC_JSON,
     shell:
         "floecast predict --weights {input.weights} --store {input.store}"
         " --statistics {input.statistics} --member {wildcards.member}"
         " --split {wildcards.split} --stride {params.stride} --month-starts"
+        " --spec {params.spec:q}"
         " --threads {threads} --out {output} > {log} 2>&1"
 
 
@@ -92,7 +97,9 @@ rule combine_forecast:
         statistics=layout.STATISTICS,
         spread=layout.SPREAD,
     output:
-        layout.FORECAST,
+        # update: Snakemake neither removes the forecast before a re-run nor keeps a failed
+        # re-run's: the previous forecast stays in place until a new one is complete
+        update(layout.FORECAST),
     log:
         log_path("combine_forecast"),
     benchmark:

@@ -14,8 +14,9 @@ import pytest
 import xarray as xr
 import zarr
 
-from floecast.checkdata import CheckSettings, check_data, extent_jumps, store_content_hash
+from floecast.checkdata import CheckSettings, check_data, extent_jumps
 from floecast.cli import main
+from floecast.store import part_content_hash
 
 YEAR = 2005
 DAY = dt.date(2005, 3, 10)
@@ -177,7 +178,7 @@ def test_grid_and_units_that_changed(data: dict) -> None:
 def test_store_part_whose_content_changed(data: dict) -> None:
     part = data["store"][0]
     with xr.open_zarr(part, consolidated=True) as ds:
-        assert store_content_hash(part) == ds.attrs["content_sha256"]  # recomputed as written
+        assert part_content_hash(part) == ds.attrs["content_sha256"]  # recomputed as written
         day = list(pd.DatetimeIndex(ds["time"].values).date).index(DAY)
     group = zarr.open_group(str(part), mode="r+")
     sic = group["sic"][day]

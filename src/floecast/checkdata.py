@@ -20,7 +20,6 @@ and not flagged again. Outputs: a CSV of the findings, a PNG of the extent serie
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -33,6 +32,7 @@ import xarray as xr
 
 from floecast import __version__
 from floecast.io import atomic_path
+from floecast.store import part_content_hash
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,6 @@ ERROR, WARNING, NOTE = "error", "warning", "note"
 FINDING_COLUMNS = ["level", "check", "severity", "day", "file", "value", "threshold", "message"]
 # checks that condemn one day: their days are proposed as known_bad_days
 DAY_CHECKS = ("all_zero", "constant", "nan_share", "out_of_range", "extent_spike")
-STORE_ARRAYS = ("atmos", "filled", "polar_hole_km", "sic", "sic_trend")  # what build_year_store hashes
 
 
 @dataclass(frozen=True)
@@ -279,15 +278,6 @@ def check_interim(paths: Sequence[str | Path], settings: CheckSettings, cell_are
         report.series["interim"] = series.frame()
 
 
-def store_content_hash(part: str | Path) -> str:
-    """The content hash of a store part recomputed from its arrays, as ``build_year_store`` computes it while writing."""
-    import zarr
-
-    group = zarr.open_group(str(part), mode="r")
-    digests = {name: hashlib.sha256(np.ascontiguousarray(group[name][...]).tobytes()).hexdigest() for name in STORE_ARRAYS}
-    return hashlib.sha256("".join(f"{name}:{digests[name]}" for name in sorted(digests)).encode()).hexdigest()
-
-
 def check_store(parts: Sequence[str | Path], interim: Sequence[str | Path], report: Report) -> None:
     """Store parts: content hash, contiguous days, SIC finite and in range; a changed part's days are named."""
     interim_by_year = {Path(p).stem: Path(p) for p in interim}
@@ -300,7 +290,7 @@ def check_store(parts: Sequence[str | Path], interim: Sequence[str | Path], repo
         bad = ~np.isfinite(sic) | (sic < 0) | (sic > 1)
         for i in np.flatnonzero(bad.reshape(len(days), -1).any(axis=1)):
             report.add(Finding("store", "out_of_range", ERROR, days[i], str(part), None, "0..1", "SIC missing or outside 0..1"))
-        actual = store_content_hash(part)
+        actual = part_content_hash(part)
         if actual == recorded:
             continue
         changed = _changed_days(sic, days, interim_by_year.get(part.stem))
