@@ -16,6 +16,7 @@ SAMPLE = {
     "atmos_source": "era5",
     "ocean_source": "oras5",
     "cmip6_source": "esgf",
+    "seas5_source": "cds",
     "hemi": "north",
     "period": "2021/01",
     "variable": "t2m",
@@ -27,6 +28,8 @@ SAMPLE = {
     "member": "3",
     "split": "test",
     "date": "2026-11-25",
+    "start": "2020-06-01",
+    "end": "2020-09-14",
     "rule": "combine_forecast",
     "job": "north_prod-v1_2026-11-25",
 }

@@ -48,8 +48,10 @@ def source_pollers(config: dict, hemisphere: str, today: dt.date) -> dict[str, C
     pollers: dict[str, Callable[[], dt.date | None]] = {}
     synthetic_end = dt.date.fromisoformat(config["data"]["end"])
     for role, source in config["sources"].items():
-        if role == "cmip6" or source == "oras5":
-            continue  # climate-model runs are static, and monthly ORAS5 persists its newest month: neither holds up a forecast
+        if role in ("cmip6", "seas5") or source == "oras5":
+            # climate-model runs are static, SEAS5 only verifies, monthly ORAS5 persists its newest month:
+            # none holds up a forecast
+            continue
         if source == "synthetic":
             pollers[f"{role}:synthetic"] = lambda: synthetic_end
         elif source == "osisaf":

@@ -78,12 +78,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import seas5
 from .base import LocalServer, QuietHandler
 from .orca import tripolar_like
 
 ERA5_DATASETS = ("reanalysis-era5-single-levels", "reanalysis-era5-pressure-levels")
 ORAS5_DATASET = "reanalysis-oras5"
-DATASETS = (*ERA5_DATASETS, ORAS5_DATASET)
+DATASETS = (*ERA5_DATASETS, ORAS5_DATASET, seas5.DATASET)
 DEFAULT_RESOLUTION = 2.5  # degrees; the CDS delivers 0.25 unless the request has ``grid``
 
 
@@ -678,7 +679,7 @@ class CdsServer(LocalServer):
         if not isinstance(request, dict):
             self._error(h, record, 400, "invalid request", "the body must be {'inputs': {...}}")
             return
-        problem = request_problem(dataset, request)
+        problem = seas5.request_problem(request) if dataset == seas5.DATASET else request_problem(dataset, request)
         if problem:
             self._error(h, record, 400, "invalid request", problem)
             return
@@ -741,9 +742,10 @@ class CdsServer(LocalServer):
             if job.data is None:
                 job.data = self._deliver(job)
         record.answered = 200
-        href = f"http://127.0.0.1:{self.port}/cache/{job.job_id}/{hashlib.md5(job.data).hexdigest()}.nc"
+        suffix = "grib" if job.dataset == seas5.DATASET else "nc"
+        href = f"http://127.0.0.1:{self.port}/cache/{job.job_id}/{hashlib.md5(job.data).hexdigest()}.{suffix}"
         asset = {
-            "type": "application/netcdf",
+            "type": "application/x-grib" if job.dataset == seas5.DATASET else "application/netcdf",
             "href": href,
             "file:checksum": hashlib.md5(job.data).hexdigest(),
             "file:size": len(job.data),
@@ -754,6 +756,9 @@ class CdsServer(LocalServer):
     def _deliver(self, job: Job) -> bytes:
         if job.dataset == ORAS5_DATASET:
             return oras5_zip(job.request, self.root, self.tamper)
+        if job.dataset == seas5.DATASET:  # GRIB; ``tamper(None, request)`` may return other bytes
+            out = self.tamper(None, job.request) if self.tamper is not None else None
+            return out if isinstance(out, bytes) else seas5.make_seas5_grib(job.request)
         ds = make_era5_dataset(job.dataset, job.request, resolution=self.resolution, era5t_from=self.era5t_from)
         if self.tamper is not None:
             out = self.tamper(ds, job.request)
