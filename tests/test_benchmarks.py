@@ -101,7 +101,7 @@ def test_the_benchmarks_spec_is_the_production_training_spec(bench) -> None:
     ours, workflow = bench.production_spec(config), training_spec(load(REPO / "config" / "config.yaml"))
     channels = InputSpec.from_config(ours["channels"], ours["model"]["leads"])
     assert channels == InputSpec.from_config(workflow["channels"], workflow["model"]["leads"])
-    assert len(channels.channel_names) == 200 and channels.leads == 93
+    assert len(channels.channel_names) == 203 and channels.leads == 93  # 200 + sst, sithick, ohc300 (issue 14)
     shapes = [p.shape for p in build_model(ours).parameters()]
     assert shapes == [p.shape for p in build_model(workflow).parameters()]
     assert 7.5e6 < sum(math.prod(s) for s in shapes) < 8.0e6
