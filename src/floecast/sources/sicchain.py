@@ -303,4 +303,3 @@ def _default_chain() -> SicChain:
 
     osisaf = load_schema()["properties"]["osisaf"]["properties"]
     return SicChain.from_config({"servers": osisaf["servers"]["default"], "products": osisaf["products"]["default"]})
-
