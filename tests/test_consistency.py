@@ -51,33 +51,18 @@ def overlap(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def report(overlap: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("report")
     paths = {"table": out / "table.csv", "plot": out / "plot.png", "mapping": out / "mapping.nc"}
-    status = main(
-        [
-            "sic-consistency",
-            "--hemisphere",
-            "north",
-            "--coarsen",
-            "12",
-            "--reference",
-            "OSI-430-a",
-            "--candidate",
-            "OSI-438",
-            "--reference-raw",
-            str(overlap["OSI-430-a"]),
-            "--candidate-raw",
-            str(overlap["OSI-438"]),
-            "--first-day",
-            "2021-01-01",
-            "--last-day",
-            "2025-10-16",
-            "--table",
-            str(paths["table"]),
-            "--plot",
-            str(paths["plot"]),
-            "--mapping",
-            str(paths["mapping"]),
-        ]
-    )
+    options = {
+        "hemisphere": "north",
+        "coarsen": "12",
+        "reference": "OSI-430-a",
+        "candidate": "OSI-438",
+        "reference-raw": str(overlap["OSI-430-a"]),
+        "candidate-raw": str(overlap["OSI-438"]),
+        "first-day": "2021-01-01",
+        "last-day": "2025-10-16",
+        **{key: str(path) for key, path in paths.items()},
+    }
+    status = main(["sic-consistency", *(item for key, value in options.items() for item in (f"--{key}", value))])
     assert status == 0
     return paths
 

@@ -77,15 +77,21 @@ def _poll(tmp_path: Path, config: dict, date: str | None, today: str | None = No
     return proc.returncode, json.loads(state.read_text()), proc.stderr
 
 
-def test_poll_exit_status_and_state(tmp_path: Path, osisaf: OsisafServers) -> None:
+def _config(osisaf: OsisafServers, date: str, start: int, end: str) -> dict:
+    """The tiny config on the local OSI SAF servers, data from ``start`` (a year) to ``end``."""
     config = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
     config.update(
-        date="2021-03-05",
-        data={"start": "2019-01-01", "end": "2021-03-10"},
-        splits={"train": [2019, 2019], "validate": [2020, 2020], "test": [2021, 2021]},
+        date=date,
+        data={"start": f"{start}-01-01", "end": end},
+        splits={"train": [start, start], "validate": [start + 1, start + 1], "test": [start + 2, start + 2]},
         sources={"sic": "osisaf", "atmos": "synthetic", "cmip6": "synthetic"},
         osisaf={"servers": osisaf.servers, "known_bad_days": []},
     )
+    return config
+
+
+def test_poll_exit_status_and_state(tmp_path: Path, osisaf: OsisafServers) -> None:
+    config = _config(osisaf, "2021-03-05", 2019, "2021-03-10")
     status, state, _ = _poll(tmp_path, config, "2021-03-05", today="2021-03-20")
     assert status == 0 and state["ready"] is True
     assert state["target_date"] == "2021-03-05" and state["needs_up_to"] == "2021-03-04"
@@ -106,33 +112,23 @@ def test_poll_exit_status_and_state(tmp_path: Path, osisaf: OsisafServers) -> No
 def test_poll_resolves_the_newest_init_date_with_fast_track_files(tmp_path: Path, osisaf: OsisafServers) -> None:
     """Without --date: the newest init date whose inputs are all there (SIC 2 days behind from the fast-track
     files, the synthetic atmosphere to data.end), printed and recorded; `date: today` then stands for it."""
-    config = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
-    config.update(
-        date="2026-01-10",
-        data={"start": "2024-01-01", "end": "2026-01-19"},
-        splits={"train": [2024, 2024], "validate": [2025, 2025], "test": [2026, 2026]},
-        sources={"sic": "osisaf", "atmos": "synthetic", "cmip6": "synthetic"},
-        osisaf={"servers": osisaf.servers, "known_bad_days": []},
-    )
+    config = _config(osisaf, "2026-01-10", 2024, "2026-01-19")
     status, state, stderr = _poll(tmp_path, config, None, today="2026-01-20")
     assert status == 0 and state["ready"] is True
     assert state["today"] == "2026-01-20" and state["resolved_date"] == state["target_date"] == "2026-01-19"
     assert state["newest"]["north:sic:osisaf"] == "2026-01-18" and state["latency_days"]["north:sic:osisaf"] == 2
     assert state["served_by"]["north:sic:osisaf"] == "OSI-438 v3.0 (OSI-438-fast-track)"
     assert "newest init date with all inputs: 2026-01-19" in stderr
-    # the config checks read the poll state of the same day: date today is that date
+    # the config checks take the poll state of the same day and sources: date today is that date
     from floecast import config as cfg
 
-    today_config = {**config, "date": "today", "data": {"start": "2024-01-01", "end": None}}
-    init, why = cfg.resolve_today(
-        cfg.validate({**today_config, "date": "2026-01-10"}), dt.date(2026, 1, 20), tmp_path / "state.json"
-    )
-    assert init == dt.date(2026, 1, 19) and "poll" in why
-    # a state of another day is not used: the expected latencies give the estimate (fast-track: 2 days)
-    init, why = cfg.resolve_today(
-        cfg.validate({**today_config, "date": "2026-01-10"}), dt.date(2026, 1, 21), tmp_path / "state.json"
-    )
-    assert "estimated" in why
+    checked, state = cfg.validate(config), tmp_path / "state.json"
+    assert cfg.resolve_today(checked, dt.date(2026, 1, 20), state)[0] == dt.date(2026, 1, 19)
+    # another day's state, or another config's, is not used: the latencies give an estimate (fast-track: 2 days)
+    init, why = cfg.resolve_today(checked, dt.date(2026, 1, 21), state)
+    assert init == dt.date(2026, 1, 20) and why.startswith("estimated from the expected latencies (SIC 2 days")
+    elsewhere = cfg.validate({**config, "osisaf": {"servers": {"thredds": "http://elsewhere", "ftp": "ftp://elsewhere"}}})
+    assert cfg.resolve_today(elsewhere, dt.date(2026, 1, 20), state)[1].startswith("estimated")
 
 
 def test_daily_run_waits_for_inputs_and_never_overlaps(tmp_path: Path) -> None:

@@ -28,6 +28,8 @@ from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
 
+from .base import next_fault
+
 # pyftpdlib configures logging to stderr on its first loop unless its logger has a handler
 _LOG = logging.getLogger("pyftpdlib")
 _LOG.addHandler(logging.NullHandler())
@@ -114,18 +116,7 @@ class FtpServer:
     def _request(self, rel: str) -> FtpFault | None:
         with self._lock:
             self.counts[("RETR", rel)] += 1
-            queue = self._faults.get(rel, [])
-            while queue:
-                fault = queue[0]
-                if fault.times is None:
-                    return fault
-                if fault.times > 0:
-                    fault.times -= 1
-                    if fault.times == 0:
-                        queue.pop(0)
-                    return fault
-                queue.pop(0)
-            return None
+            return next_fault(self._faults.get(rel, []))
 
     def start(self) -> Self:
         authorizer = DummyAuthorizer()

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .base import LocalServer, QuietHandler
+from .base import LocalServer, QuietHandler, next_fault
 
 PREFIX = "/thredds/fileServer/osisaf/met.no"
 
@@ -145,15 +145,4 @@ class ThreddsServer(LocalServer):
             self.counts[rel] += 1
             if authorization:
                 self.authorization.append(authorization)
-            queue = self._faults.get(rel, [])
-            while queue:
-                fault = queue[0]
-                if fault.times is None:
-                    return fault
-                if fault.times > 0:
-                    fault.times -= 1
-                    if fault.times == 0:
-                        queue.pop(0)
-                    return fault
-                queue.pop(0)
-            return None
+            return next_fault(self._faults.get(rel, []))

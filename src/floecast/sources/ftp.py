@@ -30,12 +30,11 @@ from floecast.sources.http import (
     DEFAULT_RETRIES,
     DownloadError,
     DownloadResult,
-    InvalidFile,
     NotAvailable,
     Validator,
-    check_file,
+    install,
     redact,
-    reject,
+    reuse_or_clear,
 )
 
 log = logging.getLogger(__name__)
@@ -164,16 +163,9 @@ def download(
     target = Path(target)
     shown = redact(url)
     address = FtpAddress.parse(url)
-    if target.is_file():
-        reason = check_file(target, validate)
-        if reason is None:
-            log.debug("%s: present and valid, not fetched again", target)
-            return DownloadResult(target, "skipped", 0, target.stat().st_size)
-        moved = reject(target, f"existing file failed validation: {reason}")
-        log.warning("%s: existing file is not valid (%s); moved to %s, fetching again", target, reason, moved)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{target.name}.*.part"):  # left by a killed earlier download
-        stale.unlink(missing_ok=True)
+    existing = reuse_or_clear(target, validate)
+    if existing is not None:
+        return existing
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
     attempt = 0
     try:
@@ -189,12 +181,7 @@ def download(
                 kept = tmp.stat().st_size if tmp.exists() else 0
                 log.warning("%s: %s; retry %d of %d in %.1f s (resuming at byte %d)", shown, exc, attempt, retries, wait, kept)
                 time.sleep(wait)
-        reason = check_file(tmp, validate)
-        if reason is not None:
-            reason = reason.replace(str(tmp), str(target)).replace(tmp.name, target.name)
-            moved = reject(tmp, reason, name=target.name, url=url)
-            raise InvalidFile(f"{shown}: delivered file is not valid: {reason}", url=shown, reason=reason, rejected=moved)
-        os.replace(tmp, target)
+        install(tmp, target, validate, url)
     finally:
         tmp.unlink(missing_ok=True)
     log.info("%s: fetched %d bytes into %s (%d attempt%s)", shown, nbytes, target, attempt, "" if attempt == 1 else "s")
