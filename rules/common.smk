@@ -158,11 +158,7 @@ def chain_for(first, last):
     """The chain's products serving days of first..last (ISO dates): a job's command and
     params change only when a product of its own period changes."""
     first, last = pd.Timestamp(first).date(), pd.Timestamp(last).date()
-    return _chain_json(
-        p.name
-        for p in SIC_CHAIN.products
-        if p.first_day <= last and (p.last_day is None or p.last_day >= first)
-    )
+    return _chain_json(p.name for p in SIC_CHAIN.products if p.overlaps(first, last))
 
 
 def period_chain(wildcards):
@@ -231,10 +227,7 @@ def sic_mapping(wildcards):
         pd.Timestamp(f"{wildcards.year}-12-31").date(),
     )
     mapped = [SIC_CHAIN.product(name) for name in SIC_MAPPING["apply_to"]]
-    if not any(
-        p.first_day <= last and (p.last_day is None or p.last_day >= first)
-        for p in mapped
-    ):
+    if not any(p.overlaps(first, last) for p in mapped):
         return []
     return [mapping_file(wildcards.hemi)]
 

@@ -155,3 +155,21 @@ def test_a_fast_track_day_replaced_by_its_nominal_file_rebuilds_the_right_parts(
     assert "Nothing to be done" in proc.stdout + proc.stderr
     assert servers.ftp.total("RETR") == len(FAST_TRACK)  # each fast-track file was downloaded once
     assert np.all(np.isfinite(xr.open_zarr(workdir / PARTS[1])["sic"].values[-1]))
+
+
+def test_the_mapping_enters_the_dag_only_for_years_its_products_serve(tmp_path: Path) -> None:
+    config = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
+    config.update(
+        date="2026-01-03",
+        data={"start": "2024-01-01", "end": "2026-01-02"},
+        splits={"train": [2024, 2024], "validate": [2025, 2025], "test": [2026, 2026]},
+        sources={"sic": "osisaf", "atmos": "synthetic", "cmip6": "synthetic"},
+        osisaf={"mapping": {"enabled": True}},
+    )
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    mapped = snakemake(tmp_path, "-n", "-p", "data/interim/north/obs/sic/2026.nc", configfile=configfile).stdout
+    assert "rule sic_consistency:" in mapped and "rule ingest_sic_product:" in mapped
+    assert "--mapping data/interim/north/sic_mapping/OSI-438_to_OSI-430-a.nc --map-products OSI-438 OSI-438-fast-track" in mapped
+    plain = snakemake(tmp_path, "-n", "-p", "data/interim/north/obs/sic/2024.nc", configfile=configfile).stdout
+    assert "sic_consistency" not in plain and "--mapping" not in plain  # 2024: OSI-430-a only

@@ -78,6 +78,10 @@ class SicProduct:
     def serves(self, day: dt.date) -> bool:
         return self.first_day <= day and (self.last_day is None or day <= self.last_day)
 
+    def overlaps(self, first: dt.date, last: dt.date) -> bool:
+        """Whether it serves a day of first..last."""
+        return self.first_day <= last and (self.last_day is None or self.last_day >= first)
+
     def url_for(self, servers: Mapping[str, str], hemisphere: str, day: dt.date) -> str:
         """The file's URL for ``day`` in ``hemisphere`` (``north``/``south``)."""
         values = {key: value.rstrip("/") for key, value in servers.items()}
