@@ -135,8 +135,10 @@ def data_days(root: str | os.PathLike[str], config: Mapping[str, Any], hemi: str
                 "interim": _safe(_newest_year_file, interim / variable),
                 "served_by": _safe(raw_atmos_product, root, sources["atmos"], variable, hemi),
             }
-    for entry in days.values():  # days behind the clock's today, of the newest raw day
+    for name, entry in days.items():  # days behind the clock's today, of the newest raw day
         entry["latency_days"] = latency_days(entry["raw"])
+        if ":synthetic" in name and entry["served_by"]:
+            entry["served_by"] = f"synthetic ({entry['served_by']} layout)"
     return days
 
 
