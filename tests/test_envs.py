@@ -81,11 +81,14 @@ def run_in_envs(conda_bin: Path, workdir: Path, *args: str, configfile: Path | N
 
 @pytest.fixture(scope="module")
 def tiny_in_envs(conda_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> CondaRun:
-    """The tiny workflow, its egress to a local folder and its exports."""
+    """The tiny workflow, its egress to a local folder, its exports and the SIC consistency report
+    (over one month: its ingest_sic_product and sic_consistency jobs)."""
     workdir = tmp_path_factory.mktemp("tiny_conda")
     store = workdir / "published"
     export = f"results/north/tiny/export/{INIT}/{INIT}_latlon.nc"
-    return run_in_envs(conda_bin, workdir, "all", export, "--config", f"egress={{'url': 'file://{store}'}}")
+    consistency = "results/north/sic_consistency/OSI-438_vs_OSI-430-a.csv"
+    overlap = "osisaf={'consistency': {'first_day': '2006-01-01', 'last_day': '2006-01-31'}}"
+    return run_in_envs(conda_bin, workdir, "all", export, consistency, "--config", f"egress={{'url': 'file://{store}'}}", overlap)
 
 
 @pytest.fixture(scope="module")

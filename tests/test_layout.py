@@ -26,6 +26,10 @@ SAMPLE = {
     "member": "3",
     "split": "test",
     "date": "2026-11-25",
+    "product": "OSI-438-fast-track",
+    "month": "03",
+    "candidate": "OSI-438",
+    "reference": "OSI-430-a",
     "rule": "combine_forecast",
     "job": "north_prod-v1_2026-11-25",
 }
