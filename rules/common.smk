@@ -198,8 +198,9 @@ def overlap_last_day(wildcards):
     return min(end.date().isoformat(), CONSISTENCY["last_day"])
 
 
-def product_manifests(product):
-    """An input function: one product's month manifests over the consistency overlap."""
+def product_manifests(role):
+    """An input function: the month manifests over the consistency overlap of the product
+    the job's ``role`` wildcard (reference or candidate) names."""
 
     def manifests(wildcards):
         months = pd.period_range(
@@ -208,7 +209,7 @@ def product_manifests(product):
         return [
             layout.RAW_SIC_PRODUCT.format(
                 sic_source=config["sources"]["sic"],
-                product=product,
+                product=getattr(wildcards, role),
                 hemi=wildcards.hemi,
                 year=m.year,
                 month=f"{m.month:02d}",

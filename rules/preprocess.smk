@@ -80,8 +80,8 @@ rule regrid_cmip6:
 # on (osisaf.consistency), and the per-month mapping regrid_sic applies (osisaf.mapping).
 rule sic_consistency:
     input:
-        reference=product_manifests(CONSISTENCY["reference"]),
-        candidate=product_manifests(CONSISTENCY["candidate"]),
+        reference=product_manifests("reference"),
+        candidate=product_manifests("candidate"),
     output:
         table=layout.SIC_CONSISTENCY_TABLE,
         plot=report(

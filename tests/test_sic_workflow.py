@@ -173,3 +173,16 @@ def test_the_mapping_enters_the_dag_only_for_years_its_products_serve(tmp_path: 
     assert "--mapping data/interim/north/sic_mapping/OSI-438_to_OSI-430-a.nc --map-products OSI-438 OSI-438-fast-track" in mapped
     plain = snakemake(tmp_path, "-n", "-p", "data/interim/north/obs/sic/2024.nc", configfile=configfile).stdout
     assert "sic_consistency" not in plain and "--mapping" not in plain  # 2024: OSI-430-a only
+
+
+def test_the_consistency_report_reads_the_products_its_target_names(tmp_path: Path) -> None:
+    """Another pair than osisaf.consistency's: each side's manifests are of the product the path names."""
+    config = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
+    config["osisaf"] = {"consistency": {"first_day": "2026-01-01", "last_day": "2026-01-31"}}
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    target = "results/north/sic_consistency/OSI-438-fast-track_vs_OSI-438.csv"
+    planned = snakemake(tmp_path, "-n", "-p", target, configfile=configfile).stdout
+    raw = "data/raw/synthetic/products/{}/north/2026/01.json"
+    assert f"--reference-raw {raw.format('OSI-438')} --candidate-raw {raw.format('OSI-438-fast-track')}" in planned
+    assert "OSI-430-a/" not in planned
