@@ -2,6 +2,8 @@ import sys
 
 from snakemake.utils import min_version, validate
 
+from floecast.config import coerce_overrides
+
 min_version("9.0")
 
 
@@ -15,6 +17,8 @@ if not workflow.overwrite_configfiles:
     configfile: os.path.join(workflow.basedir, "config", "demo.yaml")
 
 
+# --config values arrive as YAML strings ('3', 'true') inside mappings: the schema's types first
+coerce_overrides(config, dict(workflow.config_settings.config))
 validate(config, os.path.join(workflow.basedir, "config", "schema.yaml"))
 
 

@@ -1,6 +1,7 @@
 """The store and its cache at production size (25 km, 432 x 432): one year's part built from
-interim files (time, peak memory), the cache's size for 1979-2020, and the cost of
-assembling production samples from the cache against a plain copy of the same bytes.
+interim files (time, peak memory), reading it with every chunk checked against its manifest
+(and the checking's share), the cache's size for 1979-2020, and the cost of assembling
+production samples from the cache against a plain copy of the same bytes.
 
 Interim files are written here with the production channels (5 trend years, t2m anomaly,
 winds, 93 leads); their values are smooth fields plus noise, compressed like real ones.
@@ -117,6 +118,27 @@ def build_part(sic: list[Path], atmos: dict[str, list[Path]], statistics: Path, 
     return seconds, peak_kib / 2**20
 
 
+def verification_cost(part: Path, statistics: Path, spec: InputSpec) -> tuple[float, float]:
+    """Seconds to read the part with every channel (read_store, which checks each chunk against
+    the manifest) and seconds of that spent hashing: sha256 over the same chunks, timed alone."""
+    from floecast.store import PartReader, _chunk_region, _values_sha256, read_store
+
+    keys = [a.key for a in spec.atmos]
+    started = time.perf_counter()
+    read_store(part, statistics, leads=spec.leads, atmos=keys, sic_trend_years=spec.sic_trend_years)
+    read_s = time.perf_counter() - started
+    reader = PartReader(part)
+    hashed = 0.0
+    for name in ("time", "sic", "atmos", "polar_hole_km", "sic_trend", "trend_time"):
+        array = reader.group[name]
+        values = array[...]
+        started = time.perf_counter()
+        for key in (k for k in reader.manifest if k.startswith(f"{name}/c/")):
+            _values_sha256(values[_chunk_region(key, array.chunks)])
+        hashed += time.perf_counter() - started
+    return hashed, read_s
+
+
 def _median_seconds(action, repeats: int = 7) -> float:
     action()  # warm-up
     times = []
@@ -150,6 +172,10 @@ def main() -> None:
         started = time.perf_counter()
         store = SampleStore.open(part, spec, statistics)
         print(f"BENCH cache_year_load_s {time.perf_counter() - started:.1f} s")
+        verify_s, read_s = verification_cost(part, statistics, spec)
+        print(f"BENCH store_year_read_s {read_s:.2f} s")
+        print(f"BENCH store_year_verify_s {verify_s:.2f} s")
+        print(f"BENCH store_verify_share {verify_s / read_s:.2f}")
         days_1979_2020 = len(pd.date_range("1979-01-01", "2020-12-31"))
         per_day_tensors = [store.sic, store.trend, store.hole_km, *store.atmos.values()]
         per_day = sum(t[0].numel() * t.element_size() for t in per_day_tensors)

@@ -3,6 +3,7 @@ import hashlib
 import json
 import re
 import shlex
+from pathlib import Path
 
 import pandas as pd
 
@@ -61,8 +62,9 @@ SIC_MAPPING = config["osisaf"]["mapping"]
 
 wildcard_constraints:
     hemi="north|south",
-    # staging and production are links to runs, never runs themselves
-    run=r"(?!staging$|production$)[^/.][^/]*",
+    # staging and production are links to runs, never runs themselves (a run is always
+    # followed by a path separator in the templates, so the look-ahead checks for one)
+    run=r"(?!(?:staging|production)/)[^/.][^/]*",
     year=r"\d{4}",
     period=r"\d{4}(/\d{2})?",
     date=r"\d{4}-\d{2}-\d{2}",
@@ -375,6 +377,29 @@ def atmos_args(wildcards, input):
 def training_store(wildcards):
     """The observational parts a member learns and validates on."""
     return obs_store(wildcards.hemi, range(OBS_YEARS[0], VALIDATE_END + 1))
+
+
+def trained_on_config(wildcards):
+    """Whether the member's meta.json records the config's training spec (a member trained on it)."""
+    try:
+        meta = json.loads(Path(layout.MEMBER_META.format(**wildcards)).read_text())
+    except (OSError, ValueError):
+        return False
+    return json.dumps(meta.get("spec"), sort_keys=True) == SPEC_JSON
+
+
+def unless_retraining(paths):
+    """An input function: ``paths`` as ancient for a member trained on the config's spec, so that
+    days appended to the store do not retrain it; as plain inputs otherwise. Ancient inputs alone
+    hide a changed spec: Snakemake does not weigh a job's own params when a job it depends on
+    (the statistics, a store part) must run and every file between them is ancient, so train_member
+    would run only on the next run, after predicting with the old weights."""
+
+    def inputs(wildcards):
+        files = paths(wildcards)
+        return ancient(files) if trained_on_config(wildcards) else files
+
+    return inputs
 
 
 def pretrain_store(wildcards):

@@ -22,10 +22,13 @@ rule predict_member:
         cpus_per_task=THREADS,
         mem_mb=8000,
         runtime=30,
+    params:
+        # weights trained on another spec than the config's are refused, naming the setting
+        spec=SPEC_JSON,
     shell:
         "floecast predict --weights {input.weights} --store {input.store}"
         " --statistics {input.statistics} --member {wildcards.member}"
-        " --date {wildcards.date} --threads {threads}"
+        " --date {wildcards.date} --spec {params.spec:q} --threads {threads}"
         " --out {output} > {log} 2>&1"
 
 
@@ -55,10 +58,11 @@ rule hindcast_member:
         runtime=120,
     params:
         stride=config["verify"]["stride_days"],
+        spec=SPEC_JSON,
     shell:
         "floecast predict --weights {input.weights} --store {input.store}"
         " --statistics {input.statistics} --member {wildcards.member}"
-        " --split {wildcards.split} --stride {params.stride}"
+        " --split {wildcards.split} --stride {params.stride} --spec {params.spec:q}"
         " --threads {threads} --out {output} > {log} 2>&1"
 
 
@@ -96,7 +100,9 @@ rule combine_forecast:
         sic_manifests=ancient(forecast_sic_manifests),
         atmos_raw=ancient(forecast_atmos_raw),
     output:
-        layout.FORECAST,
+        # update: Snakemake neither removes the forecast before a re-run nor keeps a failed
+        # re-run's: the previous forecast stays in place until a new one is complete
+        update(layout.FORECAST),
     log:
         log_path("combine_forecast"),
     benchmark:

@@ -59,7 +59,8 @@ rule egress:
         log_path("egress"),
     benchmark:
         bench_path("egress")
-    retries: 2
+    # no retries: a refusal (different files already published) fails the same way every
+    # time; transient network errors are retried by the storage client (s3fs: 5 tries)
     conda:
         "../envs/publish.yaml"
     resources:

@@ -3,10 +3,11 @@
 
 rule train_member:
     input:
-        # ancient: days appended to the store for new forecasts do not retrain a model run
-        store=ancient(training_store),
-        pretrain=ancient(pretrain_store),
-        statistics=ancient(layout.STATISTICS),
+        # ancient for a member trained on the config's spec: days appended to the store for new
+        # forecasts do not retrain it; a changed spec retrains it in the same run
+        store=unless_retraining(training_store),
+        pretrain=unless_retraining(pretrain_store),
+        statistics=unless_retraining(lambda w: layout.STATISTICS.format(hemi=w.hemi)),
     output:
         weights=layout.MEMBER_WEIGHTS,
         meta=layout.MEMBER_META,

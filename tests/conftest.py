@@ -82,3 +82,14 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory, tiny_grid: Ease2Grid) ->
         part = data.store / f"{year}.zarr"
         hashes.append(build_year_store(year, sic, atmos, data.statistics, part, SPEC, "north", tiny_grid.cell_area_km2))
     return TinyData(root, tiny_grid, YEARS, TRAIN_YEARS, params, combined_hash(hashes))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny workflow (tests/config/tiny.yaml) run once through `snakemake` for the session:
+    test_workflow asserts on it, and the fault tests run Snakemake again on copies of it."""
+    from test_workflow import snakemake
+
+    workdir = tmp_path_factory.mktemp("tiny")
+    snakemake(workdir)
+    return workdir

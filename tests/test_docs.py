@@ -99,3 +99,16 @@ def test_runbook_names_each_rules_env() -> None:
     for rule, body in rule_blocks().items():
         env = re.search(r'conda:\n\s+"\.\./(envs/[\w.-]+\.yaml)"', body).group(1)
         assert envs.get(rule) == [env], f"runbook, {rule}: its env is {env}"
+
+
+def test_reliability_names_only_tests_that_exist() -> None:
+    """docs/reliability.md maps each fault to its tests as `file.py::test_name`: each one is there."""
+    text = (REPO / "docs" / "reliability.md").read_text()
+    named = set(re.findall(r"`(test_\w+\.py)::(test_\w+)`", text))
+    assert len(named) > 40
+    missing = [
+        f"{name}::{test}"
+        for name, test in sorted(named)
+        if not re.search(rf"^def {test}\(", (REPO / "tests" / name).read_text(), re.MULTILINE)
+    ]
+    assert missing == []

@@ -167,6 +167,23 @@ def test_verify_reports_and_publish_repairs_a_damaged_store(tmp_path: Path, outp
     assert verify(url, KEY) == []
 
 
+def test_a_published_byte_changed_at_the_same_size_is_uploaded_again(
+    tmp_path: Path, outputs: list[Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12: a republish compares sha256, not sizes; the log says one true thing."""
+    url, dest = _store(tmp_path)
+    publish(outputs, url, key=KEY)
+    published = dest / outputs[0].name
+    data = bytearray(published.read_bytes())
+    data[len(data) // 2] ^= 0x01  # the same size, one byte changed
+    published.write_bytes(bytes(data))
+    with caplog.at_level(logging.INFO, logger="floecast.egress"):
+        publish(outputs, url, key=KEY)
+    assert published.read_bytes() == outputs[0].read_bytes() and verify(url, KEY) == []
+    assert "the store is damaged (2026-11-26.nc has sha256" in caplog.text
+    assert "already published" not in caplog.text and "published 3 files" in caplog.text
+
+
 def test_rejects_bad_input(tmp_path: Path, outputs: list[Path]) -> None:
     url, dest = _store(tmp_path)
     twin = tmp_path / "other" / outputs[0].name

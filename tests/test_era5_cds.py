@@ -336,3 +336,37 @@ def test_partial_month_and_job_delete(server: CdsServer, client, tmp_path: Path)
     job_id = next(iter(server.jobs))
     client.client.get_remote(job_id).delete()
     assert server.jobs[job_id].dismissed and server.count("delete", "DELETE") == 1
+
+
+def test_the_cds_key_check_reports_retries_and_is_bounded(
+    server: CdsServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12: `floecast check-cds` logs each failed try with its wait, gives up within its time,
+    accepts a good key and never tries a refused one again (the key never in a message)."""
+    slept: list[float] = []
+    clock = [1000.0]  # the check's clock, moved on by its sleeps only (the requests here take no time)
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    monkeypatch.setattr("time.sleep", sleep)
+    monkeypatch.setattr("time.monotonic", lambda: clock[0])
+    server.inject("process", 503, times=2)
+    with caplog.at_level(logging.INFO, logger="floecast.sources.era5"):
+        said = era5.check_cds_key(timeout_s=30, attempts=4)
+    assert said.startswith(f"CDS key check: {server.base_url} accepted the key (reanalysis-era5-single-levels answered")
+    assert [r.answered for r in server.records if r.kind == "process"] == [503, 503, 200] and slept == [2.0, 4.0]
+    assert "attempt 1 of 4 failed (HTTP 503" in caplog.text and "trying again in 2 s" in caplog.text
+
+    monkeypatch.setenv("CDSAPI_KEY", "not-the-key")
+    with pytest.raises(CdsRequestError, match="refused the key .HTTP 401") as err:
+        era5.check_cds_key(timeout_s=30, attempts=4)
+    assert "not-the-key" not in str(err.value) and [r.answered for r in server.records][-1] == 401
+    assert sum(r.kind == "process" for r in server.records) == 4  # the refusal was asked once
+
+    monkeypatch.setenv("CDSAPI_URL", "http://127.0.0.1:9/api")  # nothing listens there
+    slept.clear()
+    with pytest.raises(CdsRequestError, match=r"did not answer after 3 attempts in 5 s .last: ConnectionError"):
+        era5.check_cds_key(timeout_s=5, attempts=4)
+    assert slept == [2.0, 3.0]  # bounded by the timeout, not by cdsapi's 30 tries 120 s apart

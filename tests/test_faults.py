@@ -39,6 +39,7 @@ from servers.thredds import _Handler as _ThreddsHandler
 from test_workflow import TINY, snakemake
 
 from floecast.grid import Ease2Grid
+from floecast.io import DiskFullError
 from floecast.preprocess import ATMOS_VARIABLES, regrid_sic_year
 from floecast.sources import era5
 from floecast.sources.era5 import CdsRequestError, era5t_days, fetch_era5_month, fetch_era5_months, make_cds_client
@@ -418,8 +419,10 @@ def test_no_space_left_on_a_small_tmpfs_keeps_the_previous_version(tiny_data, tm
         target = disk / name
         (shutil.copy if previous.is_file() else shutil.copytree)(previous, target)
         before = _tree(target)
-        with pytest.raises((OSError, RuntimeError)) as err:
+        with pytest.raises(DiskFullError) as err:  # said so, naming the path (issue 12): not only "HDF error"
             write(target)
+        assert str(err.value).startswith(f"[Errno 28] {target}: no space left on the device (") and str(disk) in str(err.value)
+        assert "the previous version is kept" in str(err.value)
         assert "No space left on device" in str(err.value) or "HDF error" in str(err.value), err.value
         time.sleep(0.3)  # zarr's chunk writes still in flight when the error arrived
         assert _tree(target) == before

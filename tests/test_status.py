@@ -216,3 +216,17 @@ def test_notify_run_and_the_example_script(root: Path, monkeypatch: pytest.Monke
     assert text.startswith("=== ") and "last run failed in rule regrid_sic" in text.splitlines()[0]
     assert "failed rule regrid_sic" in text and "logs/regrid_sic/north_2021.log" in text
     assert not st.notify_run(root, {**CONFIG, "notify": {"command": None}}, None)
+
+
+def test_status_names_the_source_that_produced_the_data(root: Path) -> None:
+    """Issue 12: the demo's synthetic data, looked at with the production config (sources.sic:
+    osisaf), is labelled synthetic, with a warning that the config names another source."""
+    (root / "data/raw/osisaf").rename(root / "data/raw/synthetic")
+    summary = st.status(root, CONFIG)
+    data = summary["hemispheres"]["north"]["data"]
+    assert data["sic:synthetic"] == {"raw": "2021-03-04", "interim": "2021-02-28"} and "sic:osisaf" not in data
+    assert "atmos:era5:t2m" in data  # its own source's folder is there
+    assert summary["warnings"] == [
+        "north: the sic data on disk come from synthetic, not from sources.sic (osisaf) of this config: "
+        "is it the config of this workflow folder?"
+    ]

@@ -18,7 +18,7 @@ from conftest import SPEC
 from floecast import __version__
 from floecast.dataset import SampleStore
 from floecast.preprocess import ATMOS_VARIABLES
-from floecast.store import build_year_store, combined_hash, linear_trend, read_store
+from floecast.store import StoreIntegrityError, build_year_store, combined_hash, linear_trend, part_content_hash, read_store
 
 CELL_AREA = 455625.0
 
@@ -210,3 +210,59 @@ def test_a_missing_or_bad_day_names_the_file_and_the_day(tiny_data, interim_copy
     shutil.copy(tmp_path / "short.nc", path)
     with pytest.raises(ValueError, match=r"u10/2004\.nc: u10 is missing or not finite on 2004-04-10"):
         _build(interim_copy, 2004, tiny_data.statistics, tmp_path / "2004.zarr")
+
+
+@pytest.fixture
+def store_copy(tiny_data, tmp_path) -> Path:
+    store = Path(shutil.copytree(tiny_data.store, tmp_path / "store" / "obs"))
+    shutil.copy(tiny_data.statistics, store.parent / "statistics.nc")
+    return store
+
+
+def test_every_chunk_is_in_the_manifest_and_absent_float_chunks_read_as_nan(tiny_data) -> None:
+    path = tiny_data.store / "2004.zarr"
+    group = zarr.open_group(path, mode="r")
+    manifest = dict(group.attrs["chunk_sha256"])
+    on_disk = {str(p.relative_to(path)) for p in path.rglob("*") if p.is_file() and "/c/" in f"/{p.relative_to(path)}"}
+    assert set(manifest) == on_disk  # every chunk written, and every chunk written is listed
+    assert {"sic/c/11/0/0", "atmos/c/11/2/0/0", "filled/c/0", "time/c/0"} <= set(manifest)
+    assert np.isnan(group["sic"].fill_value) and np.isnan(group["atmos"].fill_value)
+    assert read_store(path, leads=SPEC.leads).attrs.keys().isdisjoint({"chunk_sha256"})
+
+
+@pytest.mark.parametrize("reader", ["read_store", "training cache"])
+def test_a_missing_chunk_is_refused_naming_the_part_and_the_chunk(store_copy, reader) -> None:
+    """zarr reads an absent chunk as the fill value: without the manifest those days would be SIC 0."""
+    (store_copy / "2004.zarr" / "sic" / "c" / "4" / "0" / "0").unlink()
+    with pytest.raises(StoreIntegrityError, match=r"2004\.zarr: chunk sic/c/4/0/0 is missing; the part is incomplete"):
+        if reader == "read_store":
+            read_store(store_copy, leads=SPEC.leads)
+        else:
+            SampleStore.open(store_copy, SPEC)
+
+
+def test_a_changed_value_or_byte_is_refused_naming_the_chunk(store_copy) -> None:
+    part = store_copy / "2004.zarr"
+    zarr.open_group(part, mode="r+")["atmos"][100, 1, 5, 5] = 0.25  # a value that decodes: caught by its hash
+    with pytest.raises(StoreIntegrityError, match=r"2004\.zarr: chunk atmos/c/3/1/0/0 differs from what was written"):
+        read_store(store_copy, leads=SPEC.leads, atmos=["u10"])
+    read_store(store_copy, leads=SPEC.leads)  # a reader that skips the channels does not read that chunk
+
+    chunk = part / "sic" / "c" / "2" / "0" / "0"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte of the compressed chunk
+    chunk.write_bytes(bytes(data))
+    with pytest.raises(StoreIntegrityError, match=r"2004\.zarr: chunk sic/c/2/0/0 (cannot be read|differs)"):
+        read_store(store_copy, leads=SPEC.leads)
+
+
+def test_a_part_without_a_manifest_is_checked_by_its_content_hash(store_copy, tiny_data) -> None:
+    """Parts written before the manifest: the content hash over every array catches a missing chunk."""
+    part = store_copy / "2004.zarr"
+    group = zarr.open_group(part, mode="r+")
+    del group.attrs["chunk_sha256"]
+    assert part_content_hash(part) == group.attrs["content_sha256"]
+    assert read_store(store_copy, leads=SPEC.leads).attrs["content_sha256"] == tiny_data.store_hash
+    (part / "sic_trend" / "c" / "3" / "0" / "0").unlink()
+    with pytest.raises(StoreIntegrityError, match=r"2004\.zarr: its content hash differs from the recorded content_sha256"):
+        read_store(store_copy, leads=SPEC.leads)

@@ -41,13 +41,6 @@ def snakemake(
     return proc
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("tiny")
-    snakemake(workdir)
-    return workdir
-
-
 def test_forecast_file(tiny_run: Path) -> None:
     with xr.open_dataset(tiny_run / RESULTS / "forecasts" / f"{INIT}.nc") as ds:
         assert ds["sic"].dims == ("time", "leadtime", "quantity", "yc", "xc")

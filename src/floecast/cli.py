@@ -237,15 +237,16 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from floecast.predict import predict_member
 
     torch.set_num_threads(args.threads)
+    expected = _spec(args.spec) if args.spec else None
     if args.date:
         dates = [args.date]
     else:
-        checkpoint = torch.load(args.weights, map_location="cpu", weights_only=True)
-        spec = checkpoint["spec"]
+        # the split's dates by the config's spec where given (predict_member refuses weights of another)
+        spec = expected or torch.load(args.weights, map_location="cpu", weights_only=True)["spec"]
         store = SampleStore.open(args.store, InputSpec.from_config(spec["channels"], spec["model"]["leads"]), args.statistics)
         years = tuple(spec["splits"][args.split])
         dates = [d.date() for d in pd.DatetimeIndex(store.init_dates(years, args.stride))]  # type: ignore[arg-type]
-    predict_member(args.weights, args.store, dates, args.out, args.member, args.statistics)
+    predict_member(args.weights, args.store, dates, args.out, args.member, args.statistics, expected)
     log.info("wrote %s (%d init dates)", args.out, len(dates))
 
 
@@ -312,17 +313,19 @@ def cmd_egress(args: argparse.Namespace) -> None:
     options = json.loads(args.storage_options) if args.storage_options else None
     metadata = dict(item.split("=", 1) for item in args.metadata)
     try:
+        # publish logs what it did (published, or already there); a refusal is not retried
         manifest = egress.publish(
             args.files, args.url, key=args.key, force=args.force, metadata=metadata, storage_options=options
         )
     except egress.PublishConflictError as err:
-        raise SystemExit(f"floecast egress: {err} (re-run with --force to replace it)") from None
+        raise SystemExit(
+            f"floecast egress: {err} (floecast egress --force; in the workflow: --config egress='{{force: true}}')"
+        ) from None
     if args.receipt:
         from floecast.io import atomic_path
 
         with atomic_path(args.receipt) as tmp:
             tmp.write_text(json.dumps(manifest, indent=2))
-    log.info("published %d files under %s (manifest sha256 listed)", len(manifest["files"]), args.key)
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
@@ -417,6 +420,12 @@ def cmd_notify(args: argparse.Namespace) -> int:
         log.warning("no notify command (config notify.command or --command): the status is printed only")
         return 0
     return 0 if notify(text + "\n", command, float(settings.get("timeout_s", 60)), subject(summary)) else 1
+
+
+def cmd_check_cds(args: argparse.Namespace) -> None:
+    from floecast.sources.era5 import check_cds_key
+
+    print(check_cds_key(timeout_s=args.timeout, attempts=args.attempts))
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
@@ -551,6 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--date", type=_date, help="init date")
     group.add_argument("--split", choices=["validate", "test"], help="hindcast over this split's years")
     p.add_argument("--stride", type=int, default=7, help="days between hindcast init dates")
+    p.add_argument(
+        "--spec", help="the training spec the weights must have (JSON or a config file): weights of another are refused"
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_predict)
@@ -693,6 +705,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("today", help="the date floecast takes for today (UTC; FLOECAST_TODAY sets it in tests only)")
     p.set_defaults(func=cmd_today)
 
+    p = sub.add_parser(
+        "check-cds", help="check the CDS key (CDSAPI_URL/CDSAPI_KEY or ~/.cdsapirc) with one request, retries logged"
+    )
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait in all, retries included")
+    p.add_argument("--attempts", type=int, default=4, help="tries at most (a refused key is not tried again)")
+    p.set_defaults(func=cmd_check_cds)
+
     p = sub.add_parser("check-config", help="validate a config file and print it with defaults filled in")
     p.add_argument("config")
     p.set_defaults(func=cmd_check_config)
@@ -714,10 +733,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _download_errors() -> tuple[type[Exception], ...]:
-    """The downloader's failures, where a download ran: a step that never imported the downloader
-    cannot have raised them, and importing it here would need requests in every env."""
-    http = sys.modules.get("floecast.sources.http")
-    return (http.DownloadError,) if http else ()
+    """The downloader's failures, where a download ran (a step that never imported the downloader
+    cannot have raised them, and importing it here would need requests in every env), and a full
+    disk where an output was written (its message names the path and the free space)."""
+    http, io = sys.modules.get("floecast.sources.http"), sys.modules.get("floecast.io")
+    return ((http.DownloadError,) if http else ()) + ((io.DiskFullError,) if io else ())
 
 
 if __name__ == "__main__":

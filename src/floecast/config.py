@@ -50,8 +50,73 @@ def validate(config: dict) -> dict:
     if errors:
         first = errors[0]
         where = ".".join(str(p) for p in first.path) or "(top level)"
+        if where == "run" and first.validator == "not":
+            raise ConfigError(
+                f"config key run: {first.instance!r} is reserved: staging and production are links to runs "
+                "(floecast stage, promote), never runs themselves"
+            )
         raise ConfigError(f"config key {where}: {first.message}")
     return check(config)
+
+
+_YAML_BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+_YAML_NULLS = {"null", "~", ""}
+
+
+def _coerce(value: Any, schema: dict) -> Any:
+    """``value`` converted to the type ``schema`` asks for, where it is a string that spells one.
+
+    Snakemake parses each ``--config key=value`` with YAML's base loader, so every value inside
+    a mapping or list arrives as a string ('3', 'true'), and a bare top-level number as an int.
+    A value that spells no allowed type is left as it is, for the schema to name."""
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    if isinstance(value, dict):
+        return {key: _coerce(item, _property(schema, key)) for key, item in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items")
+        return [_coerce(item, items) for item in value] if isinstance(items, dict) else value
+    if isinstance(value, int | float) and not isinstance(value, bool) and types == ["string"]:
+        return str(value)  # run=2024: Snakemake made it an int
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    if "null" in types and text in _YAML_NULLS:
+        return None
+    if "string" in types:
+        return value
+    if "boolean" in types and text in _YAML_BOOLEANS:
+        return _YAML_BOOLEANS[text]
+    for kind, parse in (("integer", int), ("number", float)):
+        if kind in types:
+            try:
+                number = parse(text)
+            except ValueError:
+                continue
+            return int(number) if isinstance(number, float) and number.is_integer() and "." not in text else number
+    return value
+
+
+def _property(schema: dict, key: str) -> dict:
+    """The schema of ``key`` in an object's schema (a declared property, or the additional ones)."""
+    extra = schema.get("additionalProperties")
+    return schema.get("properties", {}).get(key, extra if isinstance(extra, dict) else {})
+
+
+def coerce_overrides(config: dict, given: dict) -> None:
+    """Convert, in place, the values of ``config`` that ``--config`` set (``given``, as Snakemake
+    parsed them) to the schema's types, before validation: ``--config "train={'members': 3}"`` and
+    ``--config egress='{url: ..., force: true}'`` then mean what they say."""
+
+    def walk(node: dict, overrides: dict, schema: dict) -> None:
+        for key, override in overrides.items():
+            sub = _property(schema, key)
+            if isinstance(override, dict) and isinstance(node.get(key), dict):
+                walk(node[key], override, sub)
+            elif key in node:
+                node[key] = _coerce(node[key], sub)
+
+    walk(config, given, load_schema())
 
 
 def parse_date(value: Any, key: str, today: dt.date | None = None) -> dt.date:
@@ -174,10 +239,12 @@ def check(config: dict, today: dt.date | None = None) -> dict:
     max_lag = max(channels["sic_lags"] + [lag for entry in atmos.values() for lag in entry["lags"]])
     first_init = start + dt.timedelta(days=max_lag)
     if not first_init <= init <= end + dt.timedelta(days=1):
+        key, value = ("end", init - dt.timedelta(days=1)) if init > end else ("start", init - dt.timedelta(days=max_lag))
         raise ConfigError(
             f"config key date: init date {init} is outside the data: its inputs need the {max_lag} days before it "
             f"inside data.start..data.end ({start}..{end}), "
-            f"so the init date must lie in {first_init}..{end + dt.timedelta(days=1)}"
+            f"so the init date must lie in {first_init}..{end + dt.timedelta(days=1)}. To forecast from {init}, "
+            f"move data.{key} to {value}: --config data='{{{key}: {value}}}' (or data.{key} in the config file)"
         )
     years = (start.year, end.year)
     previous_end = None

@@ -6,7 +6,8 @@ a file it lists is complete and has the size and sha256 the manifest gives, beca
 
 - every file is uploaded under a hidden temporary name (``.<name>.<token>.part``), its
   size checked, and only then moved onto its name;
-- a republish (``force``, or a damaged store) stages every new file first and removes the
+- a republish (``force``, or a damaged store: a listed file missing, or its sha256 not the
+  manifest's, checked by reading it back) stages every new file first and removes the
   old manifest before moving them, so a reader sees the old set, no set, or the new set,
   never a mix; an upload that fails leaves the old manifest and files as they were;
 - the manifest is written to a temporary name and moved (a rename on local disks, one
@@ -99,7 +100,7 @@ def publish(
         if changes:
             raise PublishConflictError(
                 f"{where} is already published with different files ({'; '.join(changes)}); "
-                "pass force=True (--force) to replace them"
+                "nothing was changed: publish with force to replace them"
             )
         damaged = _damaged(fs, dest, old)
         if not damaged:
@@ -280,16 +281,22 @@ def _differences(old: Mapping[str, Any], new: Sequence[_Local]) -> list[str]:
 
 
 def _damaged(fs: fsspec.AbstractFileSystem, dest: str, manifest: Mapping[str, Any]) -> list[str]:
-    """Files the manifest lists that are missing or of another size (cheap: no download)."""
+    """Files the manifest lists that are missing, or whose size or sha256 in the store is not the
+    manifest's: each is read back and hashed, so a changed byte is found, not only a changed size."""
     problems = []
     for entry in manifest["files"]:
+        if not _safe_name(entry["name"]):
+            problems.append(f"{entry['name']!r} is not a plain file name")
+            continue
         try:
-            size = fs.info(f"{dest}/{entry['name']}")["size"]
+            size, sha = _remote_digest(fs, f"{dest}/{entry['name']}")
         except FileNotFoundError:
             problems.append(f"{entry['name']} missing")
             continue
         if size != entry["size"]:
             problems.append(f"{entry['name']} has {size} bytes, not {entry['size']}")
+        elif sha != entry["sha256"]:
+            problems.append(f"{entry['name']} has sha256 {sha[:12]}..., not the manifest's {entry['sha256'][:12]}...")
     return problems
 
 

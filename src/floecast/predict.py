@@ -26,14 +26,16 @@ def predict_member(
     out_path: str | Path,
     member: int,
     statistics: str | Path | None = None,
+    expected_spec: dict | None = None,
 ) -> xr.Dataset:
     """One member's SIC for every lead of every init date, written to ``out_path``; for a member
-    whose training failed for good, a file that says so (``failed = 1``), left out by ``combine``."""
+    whose training failed for good, a file that says so (``failed = 1``), left out by ``combine``.
+    With ``expected_spec`` (the config's training spec), weights trained on another are refused."""
     from floecast.train import MemberFailed, default_device, forecast, load_member
 
     dates = pd.DatetimeIndex(init_dates)
     try:
-        model, spec = load_member(weights)
+        model, spec = load_member(weights, expected_spec)
     except MemberFailed as err:
         failed = failed_member_dataset(dates, member, str(err))
         write_netcdf(failed, out_path)

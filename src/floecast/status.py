@@ -124,9 +124,37 @@ def _safe(function: Any, *args: Any) -> str | None:
         return f"unreadable ({type(err).__name__})"
 
 
+def _raw_folders(root: str | os.PathLike[str], config: Mapping[str, Any], role: str, hemi: str) -> tuple[str, str] | None:
+    """The raw folder template of a role's data and its source wildcard (for the first variable of atmos)."""
+    if role == "sic":
+        return layout.fill(layout.RAW_SIC_DIR, hemi=hemi), "sic_source"
+    variables = list(config.get("channels", {}).get("atmos", {}))
+    if role == "atmos" and variables:
+        return layout.fill(layout.RAW_ATMOS_DIR, hemi=hemi, variable=variables[0]), "atmos_source"
+    return None
+
+
+def sources_on_disk(root: str | os.PathLike[str], config: Mapping[str, Any], hemi: str) -> dict[str, str]:
+    """The source that produced each role's data on disk: the configured one where its raw folder
+    exists or no source's does, else the one source whose raw folder exists (a demo's synthetic
+    data looked at with the production config is synthetic, whatever the config says)."""
+    found = {}
+    for role, configured in config.get("sources", {}).items():
+        folders = _raw_folders(root, config, role, hemi)
+        if folders is None:
+            found[role] = configured
+            continue
+        template, wildcard = folders
+        folders_found = Path(root).glob(layout.fill(template, **{wildcard: "*"}))
+        present = sorted((_wildcards(template, p, root) or {}).get(wildcard, "") for p in folders_found if p.is_dir())
+        found[role] = present[0] if configured not in present and len(present) == 1 else configured
+    return found
+
+
 def data_days(root: str | os.PathLike[str], config: Mapping[str, Any], hemi: str) -> dict[str, dict[str, str | None]]:
-    """Newest day per input (``<role>:<source>[:<variable>]``) in data/raw and data/interim."""
-    sources = config.get("sources", {})
+    """Newest day per input (``<role>:<source>[:<variable>]``) in data/raw and data/interim, labelled
+    with the source that produced the data on disk (:func:`sources_on_disk`)."""
+    sources = sources_on_disk(root, config, hemi)
     days: dict[str, dict[str, str | None]] = {}
 
     def interim(variable: str) -> Path:
@@ -290,6 +318,12 @@ def status(
             folder = layout.path(root, layout.RUN_DIR, hemi=hemi, run=run) if run else None
             if folder and not folder.is_dir():
                 warnings.append(f"{hemi}: {name} points to {run!r}, which has no folder {_relative(folder, root)}")
+        for role, source in sources_on_disk(root, config, hemi).items():
+            if source != config["sources"][role]:
+                warnings.append(
+                    f"{hemi}: the {role} data on disk come from {source}, not from sources.{role} "
+                    f"({config['sources'][role]}) of this config: is it the config of this workflow folder?"
+                )
         forecasts = newest_forecasts(root, hemi)
         newest = max(forecasts.values(), key=lambda f: (f["date"], f["run"]), default=None)
         hemispheres[hemi] = {

@@ -5,12 +5,17 @@ A store is one folder of yearly parts per dataset, ``data/store/<hemi>/<dataset>
 (days since 1970-01-01), ``sic`` (fraction, 0 on land), ``atmos`` (time, channel, y, x: the
 normalised channels named in its ``channels`` attribute), ``sic_trend`` on ``trend_time`` (the
 year and the forecast horizon after it), ``filled`` and ``polar_hole_km``; its attributes carry
-the hemisphere, the cell area, the trend's years and ``content_sha256``, a hash of what was
-written.
+the hemisphere, the cell area, the trend's years, ``content_sha256`` (a hash of what was
+written) and ``chunk_sha256``, the chunk manifest: the sha256 of every chunk's values, keyed by the
+chunk's path in the part (``sic/c/4/0/0``). Float arrays have NaN as their fill value, so an absent
+chunk never reads as data (zarr returns the fill value for it).
 
 :func:`read_store` reads parts into memory in compact dtypes (SIC and trend as uint8 steps of
 1/250, atmospheric channels as float16) without torch: verification, calibration and plots read
-through it, and the training loader (``floecast.dataset``) builds its cache from it.
+through it, and the training loader (``floecast.dataset``) builds its cache from it. Every chunk it
+reads is checked against the manifest first (:class:`StoreIntegrityError` names the part and the
+chunk, missing or changed); a part written before the manifest is checked against its
+``content_sha256`` as a whole.
 """
 
 from __future__ import annotations
@@ -32,6 +37,12 @@ from floecast.channels import InputSpec
 from floecast.io import DailyReader, atomic_path
 
 SIC_STEPS = 250  # uint8 SIC: value / 250, at most 0.002 from the stored fraction
+HASHED_ARRAYS = ("atmos", "filled", "polar_hole_km", "sic", "sic_trend")  # what content_sha256 covers, by name
+EPOCH = pd.Timestamp("1970-01-01")  # the parts' time axes are days since then
+
+
+class StoreIntegrityError(ValueError):
+    """A store part whose chunks are missing or changed since it was written; the message names both."""
 
 
 def store_parts(paths: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -55,6 +66,110 @@ def combined_hash(hashes: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps(list(hashes)).encode()).hexdigest()
 
 
+def _values_sha256(values: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
+
+
+class PartReader:
+    """One store part's arrays, each checked against the part's chunk manifest as it is read.
+
+    A chunk the manifest lists that is absent from the part, or whose values hash differently, is a
+    :class:`StoreIntegrityError` naming the part and the chunk (``sic/c/4/0/0``). A part written
+    before the manifest existed is checked against its ``content_sha256`` instead, which needs every
+    hashed array: :meth:`check_whole` reads those not read yet.
+    """
+
+    def __init__(self, part: str | Path) -> None:
+        import zarr
+
+        self.part = Path(part)
+        try:
+            self.group = zarr.open_group(str(self.part), mode="r")
+        except (FileNotFoundError, ValueError, KeyError) as err:
+            raise StoreIntegrityError(f"{self.part}: not a readable store part ({err}); {self.rebuild}") from None
+        self.attrs = dict(self.group.attrs)
+        self.manifest: dict[str, str] | None = self.attrs.get("chunk_sha256")
+        self._whole: dict[str, np.ndarray] = {}
+
+    @property
+    def rebuild(self) -> str:
+        return f"rebuild it: snakemake {self.part} --force"
+
+    def read(self, name: str) -> np.ndarray:
+        """The whole array ``name``, verified."""
+        try:
+            array = self.group[name]
+        except KeyError:
+            raise StoreIntegrityError(f"{self.part}: no array {name!r}; {self.rebuild}") from None
+        if self.manifest is None:
+            values = array[...]
+            if name in HASHED_ARRAYS:
+                self._whole[name] = values
+            return values
+        chunks = {key: sha for key, sha in self.manifest.items() if key.startswith(f"{name}/c/")}
+        absent = [key for key in chunks if not (self.part / key).is_file()]
+        if absent:
+            raise StoreIntegrityError(
+                f"{self.part}: chunk {absent[0]} is missing{f' (and {len(absent) - 1} more)' if len(absent) > 1 else ''}; "
+                f"the part is incomplete: {self.rebuild}"
+            )
+        try:
+            values = array[...]
+        except Exception:  # a chunk that no longer decodes: find it to name it
+            for key in chunks:
+                try:
+                    array[_chunk_region(key, array.chunks)]
+                except Exception as err:
+                    raise StoreIntegrityError(
+                        f"{self.part}: chunk {key} cannot be read ({type(err).__name__}: {err}); {self.rebuild}"
+                    ) from None
+            raise
+        for key, sha in chunks.items():
+            if _values_sha256(values[_chunk_region(key, array.chunks)]) != sha:
+                raise StoreIntegrityError(
+                    f"{self.part}: chunk {key} differs from what was written (its sha256 is not the manifest's); {self.rebuild}"
+                )
+        return values
+
+    def days(self, name: str = "time") -> pd.DatetimeIndex:
+        """A time axis (``time`` or ``trend_time``), verified."""
+        units = self.group[name].attrs.get("units")
+        if units != "days since 1970-01-01":
+            raise StoreIntegrityError(f"{self.part}: {name} has units {units!r}, not 'days since 1970-01-01'")
+        return EPOCH + pd.to_timedelta(self.read(name), unit="D")
+
+    def check_whole(self) -> None:
+        """A part without a chunk manifest: its ``content_sha256`` recomputed from every hashed array."""
+        if self.manifest is not None:
+            return
+        for name in HASHED_ARRAYS:
+            if name not in self._whole:
+                self.read(name)
+        recorded = self.attrs.get("content_sha256")
+        if content_hash({name: self._whole[name] for name in HASHED_ARRAYS}) != recorded:
+            raise StoreIntegrityError(
+                f"{self.part}: its content hash differs from the recorded content_sha256 (a chunk is missing or "
+                f"changed; the part has no chunk manifest to say which); {self.rebuild}"
+            )
+
+
+def _chunk_region(key: str, chunks: tuple[int, ...]) -> tuple[slice, ...]:
+    """The index region of the chunk at ``key`` (``<array>/c/i/j/...``)."""
+    return tuple(slice(int(i) * c, (int(i) + 1) * c) for i, c in zip(key.split("/")[2:], chunks, strict=True))
+
+
+def content_hash(arrays: dict[str, np.ndarray]) -> str:
+    """A part's ``content_sha256`` from its hashed arrays (``HASHED_ARRAYS``), as written."""
+    digests = {name: _values_sha256(arrays[name]) for name in sorted(arrays)}
+    return hashlib.sha256("".join(f"{name}:{digest}" for name, digest in digests.items()).encode()).hexdigest()
+
+
+def part_content_hash(part: str | Path) -> str:
+    """A part's ``content_sha256`` recomputed from what it holds now (what ``data-check`` compares)."""
+    reader = PartReader(part)
+    return content_hash({name: reader.group[name][...] for name in HASHED_ARRAYS})
+
+
 def to_sic_steps(values: np.ndarray) -> np.ndarray:
     """SIC fractions as uint8 steps of 1 / SIC_STEPS (NaN as 0)."""
     return np.rint(np.clip(np.nan_to_num(values), 0.0, 1.0) * SIC_STEPS).astype(np.uint8)
@@ -63,8 +178,7 @@ def to_sic_steps(values: np.ndarray) -> np.ndarray:
 def store_span(paths: str | Path | Sequence[str | Path]) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The first and the last day of a store's parts (reads only the first and the last part's time axis)."""
     parts = store_parts(paths)
-    with xr.open_zarr(parts[0], consolidated=True) as first, xr.open_zarr(parts[-1], consolidated=True) as last:
-        return pd.Timestamp(first["time"].values[0]), pd.Timestamp(last["time"].values[-1])
+    return PartReader(parts[0]).days()[0], PartReader(parts[-1]).days()[-1]
 
 
 def linear_trend(previous: np.ndarray, fallback: np.ndarray) -> np.ndarray:
@@ -125,13 +239,21 @@ def build_year_store(
     land = stats["land"].values.astype(bool)
     ny, nx = land.shape
     digests: dict[str, hashlib._Hash] = {}
+    manifest: dict[str, str] = {}  # chunk path -> sha256 of its values
+
+    def record(array: zarr.Array, start: tuple[int, ...], values: np.ndarray) -> None:
+        """``values`` fill the chunk of ``array`` that begins at ``start``: its manifest entry."""
+        key = "/".join(str(i // c) for i, c in zip(start, array.chunks, strict=True))
+        manifest[f"{array.basename}/c/{key}"] = _values_sha256(values)
 
     def put(array: zarr.Array, region: slice, values: np.ndarray) -> None:
         if values.ndim == 4:  # one channel at a time: zarr writes a region's chunks concurrently, and a
             for c in range(values.shape[1]):  # failed write must not leave writers behind the cleanup
                 array[region, c] = values[:, c]
+                record(array, (region.start or 0, c, 0, 0), values[:, c : c + 1])
         else:
             array[region] = values
+            record(array, (region.start or 0,) + (0,) * (values.ndim - 1), values)
         digests.setdefault(array.basename, hashlib.sha256()).update(np.ascontiguousarray(values).tobytes())
 
     try:
@@ -139,12 +261,22 @@ def build_year_store(
             group = zarr.create_group(store=str(tmp), zarr_format=3)
 
             def create(name: str, shape: tuple, chunks: tuple, dims: tuple, dtype: str, attrs: dict | None = None) -> zarr.Array:
+                fill = np.nan if np.dtype(dtype).kind == "f" else 0  # an absent float chunk reads as NaN, never as data
                 return group.create_array(
-                    name, shape=shape, chunks=chunks, dtype=dtype, dimension_names=dims, attributes=attrs or {}, fill_value=0
+                    name,
+                    shape=shape,
+                    chunks=chunks,
+                    dtype=dtype,
+                    dimension_names=dims,
+                    attributes=attrs or {},
+                    fill_value=fill,
+                    config={"write_empty_chunks": True},  # every chunk on disk: an absent one is a fault
                 )
 
             def coordinate(name: str, values: np.ndarray, attrs: dict) -> None:
-                create(name, values.shape, values.shape, (name,), str(values.dtype), attrs)[:] = values
+                array = create(name, values.shape, values.shape, (name,), str(values.dtype), attrs)
+                array[:] = values
+                record(array, (0,), values)
 
             epoch = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian"}
             coordinate("time", ((days - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1)).to_numpy(), epoch)
@@ -229,6 +361,7 @@ def build_year_store(
                     "training_years": stats.attrs["training_years"],
                     "sic_trend_years": spec.sic_trend_years,
                     "content_sha256": store_hash,
+                    "chunk_sha256": manifest,
                 }
             )
             with warnings.catch_warnings():  # consolidated metadata is a zarr-python extension to v3; xarray reads it
@@ -342,27 +475,29 @@ def read_store(
     trend_days: list[pd.DatetimeIndex] = []
     attrs: dict = {}
     for part in parts:
-        with xr.open_zarr(part, consolidated=True) as ds:
-            keys = list(ds["atmos"].attrs["channels"])
-            if sic_trend_years and ds.attrs.get("sic_trend_years") != sic_trend_years:
-                raise ValueError(
-                    f"{part}: its trend channel uses {ds.attrs.get('sic_trend_years')} years, the model "
-                    f"{sic_trend_years} (channels.sic_trend_years); rebuild the store"
-                )
+        reader = PartReader(part)  # every chunk read is checked against the part's manifest
+        part_attrs = reader.attrs
+        keys = list(reader.group["atmos"].attrs["channels"])
+        if sic_trend_years and part_attrs.get("sic_trend_years") != sic_trend_years:
+            raise ValueError(
+                f"{part}: its trend channel uses {part_attrs.get('sic_trend_years')} years, the model "
+                f"{sic_trend_years} (channels.sic_trend_years); rebuild the store"
+            )
+        for key in atmos:
+            if key not in keys:
+                raise KeyError(f"{part}: no channel {key} (it has {', '.join(keys)}); rebuild the store")
+        days.append(reader.days())
+        sic.append(to_sic_steps(reader.read("sic")))
+        if atmos:
+            values = reader.read("atmos")
             for key in atmos:
-                if key not in keys:
-                    raise KeyError(f"{part}: no channel {key} (it has {', '.join(keys)}); rebuild the store")
-            days.append(pd.DatetimeIndex(ds["time"].values))
-            sic.append(to_sic_steps(ds["sic"].values))
-            if atmos:
-                values = ds["atmos"].values
-                for key in atmos:
-                    channels[key].append(values[:, keys.index(key)].astype(np.float16))
-            hole.append(ds["polar_hole_km"].values.astype(np.float32))
-            trend.append(to_sic_steps(ds["sic_trend"].values))
-            trend_days.append(pd.DatetimeIndex(ds["trend_time"].values))
-            hashes.append(ds.attrs["content_sha256"])
-            attrs = dict(ds.attrs)
+                channels[key].append(values[:, keys.index(key)].astype(np.float16))
+        hole.append(reader.read("polar_hole_km").astype(np.float32))
+        trend.append(to_sic_steps(reader.read("sic_trend")))
+        trend_days.append(reader.days("trend_time"))
+        reader.check_whole()
+        hashes.append(part_attrs["content_sha256"])
+        attrs = {key: value for key, value in part_attrs.items() if key != "chunk_sha256"}
     dates = days[0].append(days[1:]) if len(days) > 1 else days[0]
     if len(dates) and not (np.diff(dates.values) == np.timedelta64(1, "D")).all():
         gap = int(np.flatnonzero(np.diff(dates.values) != np.timedelta64(1, "D"))[0])

@@ -388,16 +388,47 @@ def record_failed_member(spec: dict, member: int, out_dir: str | Path, error: st
         tmp.write_text("stage,epoch,train_loss,val_loss\n")
     with atomic_path(out / "meta.json") as tmp:
         tmp.write_text(
-            json.dumps({"member": member, "status": "failed", "error": error, "floecast_version": __version__}, indent=2)
+            json.dumps(
+                {"member": member, "status": "failed", "error": error, "spec": spec, "floecast_version": __version__}, indent=2
+            )
         )
     with atomic_path(out / "weights.pt") as tmp:
         torch.save({"failed": True, "error": error, "spec": spec, "member": member}, tmp)
 
 
-def load_member(weights: str | Path) -> tuple[UNet, dict]:
+class SpecMismatch(ValueError):
+    """Weights trained on another training spec than the one asked for; the message names the settings."""
+
+
+def spec_differences(trained: dict, wanted: dict, prefix: str = "") -> list[str]:
+    """Each setting whose value differs between two training specs, as ``key.path: trained -> wanted``."""
+    differences = []
+    for key in sorted(trained.keys() | wanted.keys(), key=str):
+        path = f"{prefix}{key}"
+        if key not in trained or key not in wanted:
+            have = "absent" if key not in trained else json.dumps(trained[key])
+            want = "absent" if key not in wanted else json.dumps(wanted[key])
+            differences.append(f"{path}: {have} -> {want}")
+        elif isinstance(trained[key], dict) and isinstance(wanted[key], dict):
+            differences += spec_differences(trained[key], wanted[key], f"{path}.")
+        elif json.dumps(trained[key]) != json.dumps(wanted[key]):
+            differences.append(f"{path}: {json.dumps(trained[key])} -> {json.dumps(wanted[key])}")
+    return differences
+
+
+def load_member(weights: str | Path, expected_spec: dict | None = None) -> tuple[UNet, dict]:
     """The trained model and its spec (weights only: no pickled code runs); MemberFailed for a
-    member recorded as failed."""
+    member recorded as failed. With ``expected_spec`` (the config's training spec), weights
+    trained on another spec are refused (:class:`SpecMismatch`), naming each setting that differs."""
     checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
+    if expected_spec is not None:
+        differences = spec_differences(checkpoint["spec"], expected_spec)
+        if differences:
+            raise SpecMismatch(
+                f"{weights}: trained on another spec than the config's ({'; '.join(differences)}, "
+                "as trained -> as configured): retrain the member (Snakemake does so when the spec changes; "
+                "by hand: floecast train --spec <config>)"
+            )
     if checkpoint.get("failed"):
         raise MemberFailed(f"{weights}: member {checkpoint['member']} failed in training: {checkpoint['error']}")
     model = build_model(checkpoint["spec"])

@@ -540,6 +540,59 @@ def _scrub(text: str, secret: str | None) -> str:
     return text.replace(secret, "<redacted>") if secret and len(secret) >= 4 else text
 
 
+CDS_CHECK_TIMEOUT_S = 60.0
+CDS_CHECK_ATTEMPTS = 4
+_TRANSIENT_HTTP = {408, 429, 500, 502, 503, 504}
+
+
+def check_cds_key(
+    *, timeout_s: float = CDS_CHECK_TIMEOUT_S, attempts: int = CDS_CHECK_ATTEMPTS, dataset: str = DATASET_SINGLE_LEVELS
+) -> str:
+    """Check the CDS credentials (as cdsapi finds them) with one authenticated request, the dataset's
+    process description: at most ``attempts`` tries within ``timeout_s`` seconds in all, each failed
+    try logged with the wait before the next. A refused key (401/403) is not tried again. Returns a
+    line saying the key was accepted; raises :class:`CdsRequestError` saying why not."""
+    import time
+
+    import requests
+    from cdsapi.api import get_url_key_verify
+    from ecmwf.datastores import Client
+
+    try:
+        url, key, verify = get_url_key_verify(None, None, None)
+    except Exception as exc:  # cdsapi raises a bare Exception for missing credentials
+        raise CdsRequestError(f"CDS key check: no CDS credentials ({exc})") from None
+    started = time.monotonic()
+    deadline = started + timeout_s
+    error = "no attempt made"
+    for attempt in range(1, attempts + 1):
+        per_try = max(1.0, min(15.0, deadline - time.monotonic()))
+        log.info("CDS key check: %s, attempt %d of %d (at most %.0f s in all)", url, attempt, attempts, timeout_s)
+        try:
+            with warnings.catch_warnings():  # the client warns (rather than raises) when its start-up call fails
+                warnings.simplefilter("ignore", UserWarning)
+                client = Client(url=url, key=key, verify=verify, timeout=per_try, maximum_tries=1, retry_after=0, progress=False)
+                client.get_process(dataset)
+            return f"CDS key check: {url} accepted the key ({dataset} answered in {time.monotonic() - started:.1f} s)"
+        except requests.HTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            error = _scrub(f"HTTP {status}: {exc}", key)
+            if status not in _TRANSIENT_HTTP:
+                refused = "refused the key" if status in (401, 403) else "answered with an error"
+                raise CdsRequestError(f"CDS key check: {url} {refused} ({error})") from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            error = _scrub(f"{type(exc).__name__}: {exc}", key)
+        wait = min(2.0**attempt, deadline - time.monotonic())
+        if attempt == attempts or wait <= 0:
+            break
+        log.warning("CDS key check: attempt %d of %d failed (%s); trying again in %.0f s", attempt, attempts, error, wait)
+        time.sleep(wait)
+    raise CdsRequestError(
+        f"CDS key check: {url} did not answer after {attempt} attempts in {time.monotonic() - started:.0f} s "
+        f"(last: {error}); check CDSAPI_URL or the url in ~/.cdsapirc, and the network"
+    )
+
+
 def fetch_era5_month(
     variable: str,
     year: int,
