@@ -4,6 +4,7 @@ import json
 import re
 import shlex
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 
@@ -68,6 +69,8 @@ wildcard_constraints:
     year=r"\d{4}",
     period=r"\d{4}(/\d{2})?",
     date=r"\d{4}-\d{2}-\d{2}",
+    start=r"\d{4}-\d{2}-\d{2}",
+    end=r"\d{4}-\d{2}-\d{2}",
     member=r"\d+",
     split="|".join(SPLIT_YEARS),
     variable="|".join(ATMOS_VARIABLES),
@@ -81,6 +84,7 @@ wildcard_constraints:
     month=r"\d{2}",
     atmos_source=config["sources"]["atmos"],
     cmip6_source=config["sources"]["cmip6"],
+    seas5_source=config["sources"]["seas5"],
 
 
 def _job_name(name):
@@ -114,6 +118,14 @@ LOG_WILDCARDS = {
     "calibrate_spread": ["hemi", "run"],
     "combine_forecast": ["hemi", "run", "date"],
     "scorecard": ["hemi", "run"],
+    "ingest_seas5": ["seas5_source", "hemi", "year"],
+    "regrid_seas5": ["hemi", "year"],
+    "check_data": ["hemi"],
+    "export_members": ["hemi", "run", "date"],
+    "export_sipn_south": ["run", "date"],
+    "export_sio": ["run", "date"],
+    "animate_forecast": ["hemi", "run", "date"],
+    "animate_inputs": ["hemi", "start", "end"],
     "plot_forecast": ["hemi", "run", "date"],
     "egress": ["hemi", "run", "date"],
     "export_forecast": ["hemi", "run", "date"],
@@ -172,6 +184,10 @@ def period_chain(wildcards):
 
 def year_chain(wildcards):
     return chain_for(f"{wildcards.year}-01-01", f"{wildcards.year}-12-31")
+
+
+def full_chain():
+    return _chain_json(p.name for p in SIC_CHAIN.products)
 
 
 def product_chain(name):
@@ -435,6 +451,33 @@ def hindcast_members(split):
     )
 
 
+def seas5_interim(wildcards):
+    """SEAS5's starts in the test years on the EASE2 grid (none when sources.seas5 is none)."""
+    if config["sources"]["seas5"] == "none":
+        return []
+    return [
+        layout.INTERIM_SEAS5.format(hemi=wildcards.hemi, year=year)
+        for year in TEST_YEARS
+    ]
+
+
+def all_raw_sic(wildcards):
+    """Every ingest manifest of the hemisphere's SIC, over the data years."""
+    years = [SimpleNamespace(hemi=wildcards.hemi, year=str(year)) for year in OBS_YEARS]
+    return [manifest for year in years for manifest in raw_sic(year)]
+
+
+def forecast_member_files(wildcards, hemi=None):
+    """Every member's file of a forecast (of ``hemi``, default the job's hemisphere)."""
+    return expand(
+        layout.MEMBER_FORECAST,
+        member=MEMBERS,
+        hemi=hemi or wildcards.hemi,
+        run=wildcards.run,
+        date=wildcards.date,
+    )
+
+
 def cmip6_run_index(wildcards):
     return CMIP6_RUNS.index(wildcards.cmip6_run)
 
@@ -467,6 +510,8 @@ def final_targets():
             layout.EXTENT_PLOT.format(**values),
             layout.SCORECARD.format(**values),
         ]
+        if config["publish"]["members"]:
+            targets.append(layout.EXPORT_MEMBERS.format(**values))
         if config["egress"]["url"]:
             targets.append(layout.EGRESS_RECEIPT.format(**values))
     return targets

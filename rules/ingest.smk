@@ -118,3 +118,40 @@ rule ingest_cmip6:
         " --model {params.model} --member {params.member} --member-index {params.index}"
         " --years {params.years} --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"
         " --seed {params.seed} --base-url {params.index_url} --out {output} > {log} 2>&1"
+
+
+# SEAS5, the dynamical benchmark of the scorecard: a year's starts (the 1st of each month) per job.
+rule ingest_seas5:
+    output:
+        # a manifest written last; the GRIB files (one per start) lie in the folder of the same name
+        layout.RAW_SEAS5,
+    log:
+        log_path("ingest_seas5"),
+    benchmark:
+        bench_path("ingest_seas5")
+    retries: 2
+    conda:
+        "../envs/ingest.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        first_day=first_day,
+        last_day=last_day,
+        coarsen=COARSEN,
+        leads=config["model"]["leads"],
+        system=config["seas5"]["system"],
+        area_lat=config["seas5"]["area_lat"],
+        grid=lambda w: (
+            f"--grid-deg {config['seas5']['grid_deg']}"
+            if config["seas5"]["grid_deg"]
+            else ""
+        ),
+        members=config["seas5"]["members"],
+        seed=config["synthetic"]["seed"],
+    shell:
+        "floecast ingest seas5 --source {wildcards.seas5_source} --hemisphere {wildcards.hemi}"
+        " --coarsen {params.coarsen} --year {wildcards.year} --first-day {params.first_day}"
+        " --last-day {params.last_day} --leads {params.leads} --system {params.system}"
+        " --area-lat {params.area_lat} {params.grid} --members {params.members}"
+        " --seed {params.seed} --out {output} > {log} 2>&1"

@@ -32,8 +32,9 @@ rule predict_member:
         " --out {output} > {log} 2>&1"
 
 
-# The same model over every init date of a split's years (one date in stride_days): the
-# test years for the scorecard, the validation years only to fit the spread calibration.
+# The same model over every init date of a split's years (one date in stride_days, plus the
+# 1st of each month: SEAS5's starts, which the scorecard scores it on): the test years for the
+# scorecard, the validation years only to fit the spread calibration.
 # It differs from predict_member in what it forecasts (a split, not a date), and so in the
 # store parts it reads and its memory and time.
 rule hindcast_member:
@@ -62,7 +63,8 @@ rule hindcast_member:
     shell:
         "floecast predict --weights {input.weights} --store {input.store}"
         " --statistics {input.statistics} --member {wildcards.member}"
-        " --split {wildcards.split} --stride {params.stride} --spec {params.spec:q}"
+        " --split {wildcards.split} --stride {params.stride} --month-starts"
+        " --spec {params.spec:q}"
         " --threads {threads} --out {output} > {log} 2>&1"
 
 

@@ -188,3 +188,25 @@ rule build_store_cmip6:
         "floecast store --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"
         " --spec {params.spec:q} --year {wildcards.year} --sic {input.sic} {params.atmos}"
         " --statistics {input.statistics} --out {output} > {log} 2>&1"
+
+
+rule regrid_seas5:
+    input:
+        layout.fill(layout.RAW_SEAS5, seas5_source=config["sources"]["seas5"]),
+    output:
+        layout.INTERIM_SEAS5,
+    log:
+        log_path("regrid_seas5"),
+    benchmark:
+        bench_path("regrid_seas5")
+    conda:
+        "../envs/preprocess.yaml"
+    resources:
+        mem_mb=16000,  # a 25 km start: 51 members x 93 leads of 432 x 432 float32 fields, 3.5 GB, twice
+        runtime=60,
+    params:
+        coarsen=COARSEN,
+        weights=layout.REGRID_WEIGHTS_DIR,
+    shell:
+        "floecast regrid seas5 --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"
+        " --raw {input} --weights-cache {params.weights} --out {output} > {log} 2>&1"

@@ -9,15 +9,25 @@ from pathlib import Path
 import pytest
 from test_repository import rule_blocks
 
-from floecast import deploy, plots, verify
+from floecast import checkdata, community, deploy, plots, seas5_benchmark, verify, verify_tables
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "report"
 OUTPUT_FORMAT = REPO / "docs" / "output-format.md"
 RUNBOOK = REPO / "docs" / "runbook.md"
-METHODS = (verify.ENSEMBLE, *verify.BASELINES)
+SEAS5_METHODS = tuple(seas5_benchmark.METHODS.values())  # seas5 (sources.seas5: cds), seas5_synthetic (the demo)
+METHODS = (verify.ENSEMBLE, *verify.BASELINES, *SEAS5_METHODS)
+# the skill figure's lines: every method, and the ensemble mean on the init dates it shares with SEAS5
+LINES_DRAWN = (*METHODS, f"{verify.ENSEMBLE}{plots.ON_SEAS5_STARTS}")
 # the words the docs use for matplotlib's colours and line styles
-COLOURS = {"tab:blue": "blue", "tab:orange": "orange", "tab:red": "red", "tab:green": "green", "0.3": "dark grey"}
+COLOURS = {
+    "tab:blue": "blue",
+    "tab:orange": "orange",
+    "tab:red": "red",
+    "tab:green": "green",
+    "tab:purple": "purple",
+    "0.3": "dark grey",
+}
 LINES = {"-": "solid", "--": "dashed", ":": "dotted", "-.": "dash-dotted", (0, (5, 1, 1, 1, 1, 1)): "dash-dot-dotted"}
 
 
@@ -31,6 +41,7 @@ def style_words(method: str) -> str:
 def test_style_words() -> None:
     assert style_words("ensemble_mean") == "thick solid blue"
     assert style_words("persistence") == "dashed orange"
+    assert style_words("seas5_synthetic") == "solid purple"
 
 
 def test_the_gate_compares_the_scorecards_ensemble() -> None:
@@ -38,10 +49,16 @@ def test_the_gate_compares_the_scorecards_ensemble() -> None:
 
 
 def test_every_method_has_a_style() -> None:
-    assert set(METHODS) <= set(plots.METHOD_STYLE)
+    assert set(LINES_DRAWN) <= set(plots.METHOD_STYLE)
 
 
-@pytest.mark.parametrize("method", METHODS)
+def test_seas5_methods_are_the_scorecards() -> None:
+    """The synthetic stand-in keeps its own name wherever it is scored (never plain seas5)."""
+    assert seas5_benchmark.method_name("cds") == "seas5" and seas5_benchmark.method_name("synthetic") == "seas5_synthetic"
+    assert not set(SEAS5_METHODS) & {verify.ENSEMBLE, *verify.BASELINES}
+
+
+@pytest.mark.parametrize("method", LINES_DRAWN)
 def test_skill_figure_docs_say_how_each_method_is_drawn(method: str) -> None:
     words = style_words(method)
     assert f"``{method}`` ({words})" in (REPORT / "skill_by_lead.rst").read_text(), "report/skill_by_lead.rst"
@@ -77,6 +94,30 @@ def test_scorecard_caption_names_every_column() -> None:
     assert not missing, f"report/scorecard.rst does not describe {missing}"
 
 
+@pytest.mark.parametrize("doc", ["report/scorecard.rst", "report/reliability.rst", "docs/runbook.md"])
+def test_docs_name_the_seas5_methods(doc: str) -> None:
+    text = (REPO / doc).read_text()
+    quote = "``" if doc.endswith(".rst") else "`"
+    missing = [m for m in SEAS5_METHODS if f"{quote}{m}" not in text]
+    assert not missing, f"{doc} does not name {missing}"
+
+
+@pytest.mark.parametrize(
+    ("table", "columns"),
+    [
+        ("reliability.csv", verify_tables.RELIABILITY_COLUMNS),
+        ("scores_by_region.csv", verify_tables.REGION_COLUMNS),
+        ("data_check.csv", checkdata.FINDING_COLUMNS),
+        ("the Sea Ice Outlook table", community.SIO_COLUMNS),
+    ],
+)
+def test_other_tables_columns_are_documented(table: str, columns: list[str]) -> None:
+    """The CSV files beside the scorecard, of the data check and of the exports: each column in docs/output-format.md."""
+    text = OUTPUT_FORMAT.read_text()
+    missing = [c for c in columns if f"`{c}`" not in text]
+    assert not missing, f"docs/output-format.md does not describe the columns {missing} of {table}"
+
+
 def test_maps_caption_names_each_row_and_line() -> None:
     caption = (REPORT / "forecast_maps.rst").read_text()
     for quantity in plots.MAP_QUANTITIES:
@@ -89,7 +130,8 @@ def test_docs_name_only_rules_that_exist() -> None:
     sections = set(re.findall(r"^### (\w+)$", RUNBOOK.read_text(), re.MULTILINE))
     assert rules <= sections, f"runbook has no section for {rules - sections}"
     for doc in (RUNBOOK, OUTPUT_FORMAT, REPO / "README.md"):
-        named = set(re.findall(r"`(\w+_member)`", doc.read_text()))  # the member rules (one per GPU job)
+        # the member rules (one per GPU job); sic_member is the per-member export's variable
+        named = set(re.findall(r"`(\w+_member)`", doc.read_text())) - {community.MEMBER_VARIABLE}
         assert named <= rules, f"{doc.name} names rules that do not exist: {named - rules}"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conda_envs import ENVS, IMPORT_LOG, cache_root, distribution_of, install, listed_distributions
+from test_export import as_south
 from test_repository import rule_blocks
 from test_sources_workflow import TARGETS as SOURCE_TARGETS
 from test_sources_workflow import cds_environment, environment, services, write_config  # noqa: F401 - a fixture
@@ -79,16 +81,43 @@ def run_in_envs(conda_bin: Path, workdir: Path, *args: str, configfile: Path | N
     return CondaRun(workdir, proc, imports)
 
 
+# the tiny workflow's targets on request: exports, films, the data check (all in the north)
+ON_REQUEST = (
+    f"results/north/tiny/export/{INIT}/{INIT}_latlon.nc",
+    f"results/north/tiny/export/{INIT}/{INIT}_members.nc",
+    f"results/north/tiny/export/{INIT}/sio/{INIT}_extent.csv",
+    f"results/north/tiny/plots/{INIT}_forecast.mp4",
+    "results/north/inputs/sic_2006-06-01_2006-06-10.mp4",
+    "data/checks/north/data_check.csv",
+)
+
+
 @pytest.fixture(scope="module")
 def tiny_in_envs(conda_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> CondaRun:
-    """The tiny workflow, its egress to a local folder, its exports and the SIC consistency report
-    (over one month: its ingest_sic_product and sic_consistency jobs)."""
+    """The tiny workflow, its egress to a local folder, its exports, films and data check, and the SIC
+    consistency report (over one month: its ingest_sic_product and sic_consistency jobs)."""
     workdir = tmp_path_factory.mktemp("tiny_conda")
     store = workdir / "published"
-    export = f"results/north/tiny/export/{INIT}/{INIT}_latlon.nc"
     consistency = "results/north/sic_consistency/OSI-438_vs_OSI-430-a.csv"
     overlap = "osisaf={'consistency': {'first_day': '2006-01-01', 'last_day': '2006-01-31'}}"
-    return run_in_envs(conda_bin, workdir, "all", export, consistency, "--config", f"egress={{'url': 'file://{store}'}}", overlap)
+    egress = f"egress={{'url': 'file://{store}'}}"
+    return run_in_envs(conda_bin, workdir, "all", *ON_REQUEST, consistency, "--config", egress, overlap)
+
+
+@pytest.fixture(scope="module")
+def south_export_in_envs(conda_bin: Path, tiny_in_envs: CondaRun) -> CondaRun:
+    """The SIPN South export (southern hemisphere only), in the tiny run's folder: its forecast said to be
+    on the south grid, with its member files, and only that rule allowed to run."""
+    north, south = (tiny_in_envs.workdir / f"results/{hemi}/tiny" for hemi in ("north", "south"))
+    (south / "forecasts").mkdir(parents=True, exist_ok=True)
+    as_south(north / "forecasts" / f"{INIT}.nc", south / "forecasts" / f"{INIT}.nc")
+    (south / "members").mkdir(exist_ok=True)
+    shutil.copytree(north / "members" / INIT, south / "members" / INIT, dirs_exist_ok=True)
+    target = f"results/south/tiny/export/{INIT}/sipn_south"
+    # the synthetic sources are the north's only: the export reads no source, so say they are the real ones
+    sources = "sources={'sic': 'osisaf', 'atmos': 'era5', 'cmip6': 'esgf', 'seas5': 'none'}"
+    config = ("--config", "hemispheres=[north,south]", sources, "--allowed-rules", "export_sipn_south")
+    return run_in_envs(conda_bin, tiny_in_envs.workdir, target, *config)
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +163,10 @@ def test_real_source_ingest_runs_in_the_ingest_env(sources_in_envs: CondaRun) ->
     assert (sources_in_envs.workdir / "data/raw/era5/t2m/north/2021/hres_20210102.nc").is_file()  # HRES GRIB read
 
 
-def test_every_rule_ran_in_conda_mode(tiny_in_envs: CondaRun, sources_in_envs: CondaRun) -> None:
-    ran = tiny_in_envs.rules_run() | sources_in_envs.rules_run()
+def test_every_rule_ran_in_conda_mode(tiny_in_envs: CondaRun, south_export_in_envs: CondaRun, sources_in_envs: CondaRun) -> None:
+    south_export_in_envs.check()
+    assert (south_export_in_envs.workdir / f"results/south/tiny/export/{INIT}/sipn_south").is_dir()
+    ran = tiny_in_envs.rules_run() | sources_in_envs.rules_run()  # the same folder: the tiny run's logs hold the export's
     assert set(rule_blocks()) - ran == set()
 
 
@@ -162,12 +193,14 @@ def test_only_the_model_env_holds_torch(tiny_in_envs: CondaRun) -> None:
         assert ("torch" in meta["linked"]) == (meta["name"] == "floecast-train"), meta["name"]
 
 
-def test_each_env_lists_what_its_rules_import(tiny_in_envs: CondaRun, sources_in_envs: CondaRun) -> None:
+def test_each_env_lists_what_its_rules_import(
+    tiny_in_envs: CondaRun, south_export_in_envs: CondaRun, sources_in_envs: CondaRun
+) -> None:
     """A module the floecast code imports comes from a package its env file lists itself, not
     only as another package's dependency (which a later version may drop)."""
     env_files = _env_names()
     unlisted: dict[tuple[str, str], set[str]] = {}
-    for record in _records(tiny_in_envs, sources_in_envs):
+    for record in _records(tiny_in_envs, south_export_in_envs, sources_in_envs):
         name = json.loads((Path(record["prefix"]) / "conda-meta/emulated.json").read_text())["name"]
         listed = listed_distributions(env_files[name])
         for importer, module in record["imports"]:

@@ -112,9 +112,11 @@ def test_the_command_imports_no_step_module() -> None:
 
 
 def test_steps_that_do_not_run_the_model_import_no_torch() -> None:
-    """Combine, calibration, scorecard, plots, exports and egress read the store and the member
-    files without torch; the ones that download nothing import no requests."""
+    """Combine, calibration, scorecard (with SEAS5), plots, exports (the community's too), animations,
+    egress and the data check read the store and the member files without torch; the ones that
+    download nothing import no requests."""
     modules = ["combine", "calibrate", "verify", "plots", "members", "store", "export", "egress", "preprocess"]
+    modules += ["verify_tables", "seas5_benchmark", "community", "animate", "checkdata"]
     loaded = _imported_after("\n".join(f"import floecast.{m}" for m in modules))
     assert {f"floecast.{m}" for m in modules} <= loaded
     assert "torch" not in loaded and "floecast.dataset" not in loaded

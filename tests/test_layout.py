@@ -15,6 +15,7 @@ SAMPLE = {
     "sic_source": "osisaf",
     "atmos_source": "era5",
     "cmip6_source": "esgf",
+    "seas5_source": "cds",
     "hemi": "north",
     "period": "2021/01",
     "variable": "t2m",
@@ -30,6 +31,8 @@ SAMPLE = {
     "month": "03",
     "candidate": "OSI-438",
     "reference": "OSI-430-a",
+    "start": "2020-06-01",
+    "end": "2020-09-14",
     "rule": "combine_forecast",
     "job": "north_prod-v1_2026-11-25",
 }

@@ -22,6 +22,7 @@ from floecast.plots import (
     plot_extent,
     plot_maps,
     plot_month_heatmap,
+    plot_reliability,
     plot_skill,
     read_scorecard,
 )
@@ -329,6 +330,7 @@ CONFIG = {
     "verify": {"stride_days": 7},
     "model": {"leads": 30},
     "train": {"members": 3},
+    "sources": {"seas5": "synthetic"},
 }
 
 
@@ -347,7 +349,10 @@ def test_report_captions_render(caption: Path) -> None:
         snakemake, part = SimpleNamespace(config=CONFIG, wildcards=wildcards), "body"
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     text = env.from_string(caption.read_text()).render(snakemake=snakemake)
-    undated = ("workflow.rst", "skill_by_lead.rst", "skill_by_month.rst", "scorecard.rst", "sic_consistency.rst")
+    undated = (
+        *("workflow.rst", "skill_by_lead.rst", "skill_by_month.rst", "scorecard.rst"),
+        *("reliability.rst", "data_check.rst", "sic_consistency.rst"),
+    )
     assert "2020-09-15" in text or caption.name in undated
     html = core.publish_parts(text, writer="html", settings_overrides={"halt_level": 2, "report_level": 2})[part]
     assert len(html) > 500 and "System Message" not in html
@@ -362,3 +367,85 @@ def test_report_captions_named_by_the_rules_exist() -> None:
             assert (source.parent / name).resolve().is_file(), f"{source.name}: {name} does not exist"
             found += 1
     assert (REPO / "report" / "workflow.rst").is_file() or found == 0
+
+
+def _render(name: str, seas5: str) -> str:
+    jinja2 = pytest.importorskip("jinja2")
+    config = {**CONFIG, "sources": {"seas5": seas5}}
+    wildcards = SimpleNamespace(hemi="north", run="demo", date="2020-09-15")
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    return env.from_string((REPO / "report" / name).read_text()).render(
+        snakemake=SimpleNamespace(config=config, wildcards=wildcards)
+    )
+
+
+@pytest.mark.parametrize("seas5", ["none", "synthetic", "cds"])
+def test_captions_list_the_methods_truthfully(seas5: str) -> None:
+    """The scorecard captions name every method the scorecard has, and SEAS5 as it is: synthetic, real or absent."""
+    from floecast.seas5_benchmark import METHODS as SEAS5_METHODS
+    from floecast.verify import BASELINES, ENSEMBLE
+
+    text = _render("scorecard.rst", seas5)
+    for method in (ENSEMBLE, *BASELINES):
+        assert f"``{method}``" in text, method
+    for name in ("scorecard.rst", "skill_by_lead.rst", "reliability.rst"):
+        text = _render(name, seas5)
+        if seas5 == "none":
+            assert "seas5" not in text.lower(), name
+        else:
+            assert SEAS5_METHODS[seas5] in text, name
+            assert ("SYNTHETIC" in text) == (seas5 == "synthetic"), name
+            if seas5 == "cds":
+                assert "seas5_synthetic" not in text, name
+            else:  # the date set is called seas5; the real method is not listed
+                assert "- ``seas5``:" not in text and "``seas5 on SEAS5 starts``" not in text, name
+
+
+def seas5_csv(path: Path) -> Path:
+    """A scorecard with SEAS5 rows on its starts (date_set seas5) beside the hindcast's."""
+    table = pd.read_csv(new_csv(path, months=[]))
+    table = table.assign(date_set="hindcast", brier=0.1, bss=0.5, edge_distance_km=table["rmse"] * 1000)
+    shared = table[table["method"].isin(["ensemble_mean", "persistence"])].assign(date_set="seas5", n_init_dates=2)
+    seas5 = table[table["method"] == "persistence"].assign(method="seas5_synthetic", date_set="seas5", n_init_dates=2, rmse=0.5)
+    pd.concat([table, shared, seas5]).to_csv(path, index=False)
+    return path
+
+
+def test_skill_with_seas5_on_its_starts(tmp_path: Path) -> None:
+    out = tmp_path / "skill.png"
+    drawn = plot_skill(seas5_csv(tmp_path / "scorecard.csv"), out)
+    assert list(drawn.columns) == [
+        "lead_days",
+        "method",
+        "rmse",
+        "binary_accuracy",
+        "iiee_km2",
+        "brier",
+        "bss",
+        "edge_distance_km",
+    ]
+    methods = set(drawn["method"])
+    assert methods == {*METHODS, "seas5_synthetic", "ensemble_mean on SEAS5 starts"}  # persistence's shared rows not twice
+    assert (drawn.loc[drawn["method"] == "seas5_synthetic", "rmse"] == 0.5).all()
+    width, height = png_size(out)
+    assert 1.2 * height < width < 2.5 * height  # six panels in two rows of three
+
+
+def test_reliability_diagram(tmp_path: Path) -> None:
+    from floecast.verify_tables import RELIABILITY_COLUMNS
+
+    rows = []
+    for date_set, method in (("hindcast", "ensemble_mean"), ("seas5", "ensemble_mean"), ("seas5", "seas5")):
+        for group in ("1-7", "8-14"):
+            for b in range(10):
+                count = 0 if b == 5 else 100 - 5 * b
+                rows.append([date_set, method, group, b / 10, (b + 1) / 10, count, b / 10 + 0.05, b / 10, "0.5.0"])
+    csv = tmp_path / "reliability.csv"
+    pd.DataFrame(rows, columns=RELIABILITY_COLUMNS).to_csv(csv, index=False)
+    out = tmp_path / "reliability.png"
+    drawn = plot_reliability(csv, out)
+    assert set(drawn["method"]) == {"ensemble_mean", "ensemble_mean on SEAS5 starts", "seas5 on SEAS5 starts"}
+    assert len(drawn) == 3 * 2 * 9  # the empty bin is not drawn
+    assert drawn["observed_frequency"].max() == pytest.approx(0.9)
+    width, height = png_size(out)
+    assert width > 1.5 * height  # two panels side by side

@@ -156,3 +156,12 @@ def test_newest_era5_day_from_the_cds_catalogue(tmp_path: Path, monkeypatch: pyt
         monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "no-cdsapirc"))
         assert newest_era5_day() == dt.date(2026, 11, 20)
         assert not [r for r in cds.records if r.kind in ("submit", "download")]  # nothing fetched
+
+
+def test_seas5_never_holds_up_a_forecast() -> None:
+    from floecast.poll import source_pollers
+
+    config = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
+    for seas5 in ("synthetic", "cds", "none"):
+        config["sources"]["seas5"] = seas5
+        assert not any(name.startswith("seas5") for name in source_pollers(config, "north", dt.date(2006, 7, 1)))

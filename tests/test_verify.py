@@ -70,3 +70,56 @@ def test_baselines_are_their_definitions(tiny_data, tmp_path, dates) -> None:
     assert months["n_init_dates"].sum() == len(dates)
     lines = skill_summary(table)
     assert lines[2].startswith(f"spread-skill ratio at lead {LEADS} d:")
+
+
+def _seas5_file(tiny_data, path: Path, starts: pd.DatetimeIndex, shift: int) -> Path:
+    """A SEAS5 interim file whose lead k of start D is the observed SIC of D + k + ``shift`` (0: aligned)."""
+    store = read_store(tiny_data.store, leads=LEADS)
+    fields = np.stack([store.lead(starts + pd.Timedelta(days=shift), k)["observed"] for k in range(1, LEADS + 1)], axis=1)
+    sic = np.repeat(fields[:, None], 2, axis=1)  # (init_time, member, leadtime, yc, xc): two identical members
+    ds = xr.Dataset(
+        {"sic": (("init_time", "member", "leadtime", "yc", "xc"), sic.astype(np.float32))},
+        coords={"init_time": starts.values, "member": [0, 1], "leadtime": np.arange(1, LEADS + 1)},
+        attrs={"seas5_source": "cds"},
+    )
+    ds.to_netcdf(path)
+    return path
+
+
+def test_seas5_is_scored_on_the_shared_starts_and_aligned(tiny_data, tmp_path, dates) -> None:
+    hindcast = dates.union(pd.DatetimeIndex(["2004-02-01", "2004-03-01", "2004-06-01"]))  # plus SEAS5's starts
+    members = _members(tiny_data, tmp_path, hindcast, (-0.05, 0.05))
+    starts = pd.DatetimeIndex(["2004-02-01", "2004-03-01", "2004-06-01", "2005-01-01"])  # 2005-01-01: not a hindcast date
+    aligned = _seas5_file(tiny_data, tmp_path / "aligned.nc", starts, 0)
+    out = {name: tmp_path / f"{name}.csv" for name in ("s", "reliability", "regions")}
+    table = scorecard(
+        members, tiny_data.store, out["s"], seas5=[aligned], reliability_csv=out["reliability"], regions_csv=out["regions"]
+    )
+    shared = table[table["date_set"] == "seas5"]
+    assert set(shared["method"]) == {
+        "seas5",
+        "ensemble_mean",
+        "persistence",
+        "anomaly_persistence",
+        "climatology",
+        "linear_trend",
+    }
+    assert (shared["n_init_dates"] == 3).all()  # the three starts the hindcast shares
+    seas5 = shared[shared["method"] == "seas5"].set_index("lead_days")
+    # SEAS5's lead k is the observed day D + k: a perfect forecast, whatever the lead
+    assert (seas5["rmse"] < 0.002).all() and (seas5["edge_distance_km"] == 0).all() and (seas5["bss"] > 0.99).all()
+    misaligned = _seas5_file(tiny_data, tmp_path / "misaligned.nc", starts, 1)  # the day after: an off-by-one
+    late = scorecard(members, tiny_data.store, tmp_path / "late.csv", seas5=[misaligned])
+    late = late[(late["date_set"] == "seas5") & (late["method"] == "seas5")].set_index("lead_days")
+    assert (late["rmse"] > 0.005).all()
+    assert (table[table["date_set"] == "hindcast"]["n_init_dates"].max()) == len(hindcast)
+    reliability = pd.read_csv(out["reliability"])
+    assert set(zip(reliability["date_set"], reliability["method"], strict=True)) == {
+        ("hindcast", "ensemble_mean"), ("seas5", "ensemble_mean"), ("seas5", "seas5")
+    }  # fmt: skip
+    regions = pd.read_csv(out["regions"])
+    assert regions["region"].nunique() == len(metrics.NORTH_SECTORS)
+    one = regions[(regions["date_set"] == "hindcast") & (regions["lead_days"] == 1) & (regions["method"] == "climatology")]
+    assert len(one) == len(metrics.NORTH_SECTORS) and one["rmse"].notna().any()
+    lines = skill_summary(table)
+    assert any(line.startswith("seas5 on its 3 starts: ensemble mean RMSE lower at") for line in lines)

@@ -68,23 +68,40 @@ def test_scorecard_and_plots(tiny_run: Path) -> None:
     table = pd.read_csv(tiny_run / RESULTS / "verification" / "scorecard.csv")
     assert list(table.columns) == [
         *("lead_days", "method", "rmse", "binary_accuracy", "n_init_dates"),  # the skeleton's, first
-        *("mae", "sie_error_km2", "iiee_km2", "sps_km2", "crps", "spread_skill", "month", "floecast_version"),
+        *("mae", "sie_error_km2", "iiee_km2", "sps_km2", "crps", "spread_skill"),
+        *("brier", "bss", "edge_distance_km", "month", "date_set", "floecast_version"),
     ]
     methods = {"ensemble_mean", "persistence", "anomaly_persistence", "climatology", "linear_trend"}
-    assert set(table["method"]) == methods
-    by_month = table[table["month"].astype(str) != "all"]
+    hindcast = table[table["date_set"] == "hindcast"]
+    assert set(hindcast["method"]) == methods
+    # SEAS5 (here its synthetic stand-in, labelled so) only on the 1st of each month, next to every other method
+    shared = table[table["date_set"] == "seas5"]
+    assert set(shared["method"]) == methods | {"seas5_synthetic"}
+    assert (shared["month"].astype(str) == "all").all()
+    assert (shared["n_init_dates"] == 6).all()  # the starts 2006-01-01 .. 2006-06-01 (the data end 2006-06-30)
+    by_month = hindcast[hindcast["month"].astype(str) != "all"]
     assert set(by_month["month"].astype(int)) <= set(range(1, 13)) and len(by_month) > 0
-    table = table[table["month"].astype(str) == "all"]
+    table = hindcast[hindcast["month"].astype(str) == "all"]
     # probabilistic scores for the ensemble only
     ensemble = table["method"] == "ensemble_mean"
     assert table.loc[ensemble, ["crps", "spread_skill"]].notna().all().all()
     assert table.loc[~ensemble, ["crps", "spread_skill"]].isna().all().all()
-    deterministic = table[~ensemble]  # a 0/1 probability: its SPS is its IIEE
+    deterministic = table[~ensemble]  # a 0/1 probability: its SPS is its IIEE, its Brier score 1 - accuracy
     np.testing.assert_allclose(deterministic["sps_km2"], deterministic["iiee_km2"], rtol=1e-5)
+    np.testing.assert_allclose(deterministic["brier"], 1 - deterministic["binary_accuracy"], rtol=1e-4)
+    assert table["bss"].notna().all() and (table["bss"] <= 1).all()
+    assert (table["edge_distance_km"] >= 0).all()
     assert sorted(table["lead_days"].unique()) == list(range(1, 11))
     assert table["rmse"].between(0, 1).all() and table["binary_accuracy"].between(0, 1).all()
     persistence = table[table["method"] == "persistence"].set_index("lead_days")["rmse"]
     assert persistence.loc[10] > persistence.loc[1]  # persistence decays with lead
+    verification = tiny_run / RESULTS / "verification"
+    reliability = pd.read_csv(verification / "reliability.csv")
+    assert set(reliability["method"]) == {"ensemble_mean", "seas5_synthetic"}
+    assert set(reliability["lead_group"]) == {"1-7", "8-10"}
+    regions = pd.read_csv(verification / "scores_by_region.csv")
+    assert regions["region"].nunique() == 7 and set(regions["method"]) == methods | {"seas5_synthetic"}
+    assert (verification / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for png in ("plots/2006-07-01_maps.png", "plots/2006-07-01_extent.png", "verification/skill.png"):
         assert (tiny_run / RESULTS / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -104,7 +121,8 @@ def test_force_one_artefact_touches_nothing_else(tiny_run: Path) -> None:
     snakemake(tiny_run, str(target), "--force")
     after = _mtimes(tiny_run)
     changed = {p.relative_to(tiny_run) for p in after if after[p] != before.get(p)}
-    assert changed == {target, RESULTS / "verification" / "skill.png", RESULTS / "verification" / "skill_by_month.png"}
+    outputs = ("skill.png", "skill_by_month.png", "reliability.csv", "reliability.png", "scores_by_region.csv")
+    assert changed == {target, *(RESULTS / "verification" / name for name in outputs)}  # the scorecard rule's own
 
 
 @pytest.mark.parametrize(
@@ -162,3 +180,27 @@ def test_egress_publishes_once(tiny_run: Path, tmp_path: Path) -> None:
     (tiny_run / receipt).unlink()
     snakemake(tiny_run, str(receipt), *override)
     assert {p: p.stat().st_mtime_ns for p in published.iterdir()} == mtimes
+
+
+def test_check_data_passes_then_names_a_corrupted_day(tiny_run: Path, tmp_path: Path) -> None:
+    """The check_data rule as an operator meets it: clean data pass; a store part changed after writing fails the
+    job, and its log names the part and the day."""
+    import shutil
+
+    import zarr
+
+    target = "data/checks/north/data_check.csv"
+    snakemake(tiny_run, target)
+    findings = pd.read_csv(tiny_run / target)
+    assert not (findings["severity"] == "error").any()
+    assert "known_bad_days: []" in (tiny_run / "data/checks/north/known_bad_days.yaml").read_text()
+    copy = tmp_path / "run"
+    shutil.copytree(tiny_run, copy, symlinks=True, ignore=shutil.ignore_patterns(".snakemake"))
+    part = copy / "data/store/north/obs/2005.zarr"
+    group = zarr.open_group(str(part), mode="r+")
+    day = 40  # 2005-02-10
+    group["sic"][day] = np.minimum(group["sic"][day] + 0.3, 1.0)
+    proc = snakemake(copy, target, "--forcerun", "check_data", check=False)
+    assert proc.returncode != 0
+    log = (copy / "logs/check_data/north.log").read_text()
+    assert "hash_mismatch" in log and "2005-02-10" in log and "2005.zarr" in log

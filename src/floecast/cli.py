@@ -87,6 +87,40 @@ def _ingest_sic(args: argparse.Namespace, grid, first: dt.date, last: dt.date) -
     log.info("%d daily files, %d missing days: %s", len(manifest["files"]), len(manifest["missing"]), args.out)
 
 
+def _ingest_seas5(args: argparse.Namespace, grid, first: dt.date, last: dt.date) -> None:
+    """SEAS5 starts (the 1st of each month of first..last) as GRIB files beside the manifest ``args.out``."""
+    from floecast.io import atomic_path
+    from floecast.sources import seas5
+
+    folder = Path(args.out).with_suffix("")
+    folder.mkdir(parents=True, exist_ok=True)
+    starts = seas5.start_dates(first, last)
+    for init in starts:
+        target = folder / seas5.raw_name(init)
+        if args.source == "synthetic":
+            params = seas5.SyntheticSeas5Params(members=args.members, seed=args.seed)
+            seas5.write_synthetic_seas5(target, grid, init, args.leads, args.area_lat, params, args.grid_deg, args.seed)
+        elif args.source == "cds":
+            seas5.fetch_seas5(
+                init, args.leads, args.hemisphere, target, area_lat=args.area_lat, system=args.system, grid_deg=args.grid_deg
+            )
+        else:
+            raise SystemExit(f"floecast ingest seas5: no client for source {args.source!r}")
+    manifest = {
+        "source": args.source,
+        "first_day": first.isoformat(),
+        "last_day": last.isoformat(),
+        "files": [seas5.raw_name(init) for init in starts],
+        "leads": args.leads,
+        "floecast_version": __version__,
+    }
+    if args.source == "synthetic":
+        manifest["label"] = seas5.SYNTHETIC_LABEL
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    log.info("SEAS5 (%s) %d starts -> %s", args.source, len(starts), folder)
+
+
 def cmd_ingest(args: argparse.Namespace) -> None:
     from floecast.grid import Ease2Grid
     from floecast.sources import synthetic
@@ -95,6 +129,9 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     first, last = _month_bounds(args.year, args.month) if args.year else (None, None)
     if args.first_day and first:
         first = max(first, args.first_day)
+    if args.kind == "seas5":
+        _ingest_seas5(args, grid, first, min(last, args.last_day))
+        return
     if args.kind == "sic":
         _ingest_sic(args, grid, first, min(last, args.last_day))
         return
@@ -141,6 +178,14 @@ def cmd_regrid(args: argparse.Namespace) -> None:
     from floecast.grid import Ease2Grid
 
     grid = Ease2Grid(args.hemisphere, args.coarsen)
+    if args.variable == "seas5":
+        from floecast.seas5_benchmark import regrid_seas5
+
+        manifests = [json.loads(Path(p).read_text()) for p in args.raw]
+        files = [Path(p).with_suffix("") / name for p, m in zip(args.raw, manifests, strict=True) for name in m["files"]]
+        regrid_seas5(files, args.out, grid, manifests[0]["source"], cache_dir=args.weights_cache)
+        log.info("wrote %s (%d SEAS5 starts)", args.out, len(files))
+        return
     if args.variable == "sic":
         if args.cmip6:
             preprocess.regrid_cmip6_sic(args.raw[0], args.out, grid, cache_dir=args.weights_cache)
@@ -235,6 +280,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from floecast.channels import InputSpec
     from floecast.dataset import SampleStore
     from floecast.predict import predict_member
+    from floecast.seas5_benchmark import hindcast_init_dates
 
     torch.set_num_threads(args.threads)
     expected = _spec(args.spec) if args.spec else None
@@ -245,7 +291,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
         spec = expected or torch.load(args.weights, map_location="cpu", weights_only=True)["spec"]
         store = SampleStore.open(args.store, InputSpec.from_config(spec["channels"], spec["model"]["leads"]), args.statistics)
         years = tuple(spec["splits"][args.split])
-        dates = [d.date() for d in pd.DatetimeIndex(store.init_dates(years, args.stride))]  # type: ignore[arg-type]
+        candidates = store.init_dates(years)  # type: ignore[arg-type]
+        chosen = hindcast_init_dates(candidates, args.stride, month_starts=args.month_starts)
+        dates = [d.date() for d in pd.DatetimeIndex(chosen)]
     predict_member(args.weights, args.store, dates, args.out, args.member, args.statistics, expected)
     log.info("wrote %s (%d init dates)", args.out, len(dates))
 
@@ -282,11 +330,32 @@ def cmd_combine(args: argparse.Namespace) -> None:
     log.info("wrote %s", args.out)
 
 
+def _export_community(args: argparse.Namespace) -> None:
+    from floecast import community
+
+    if not args.members:
+        raise SystemExit("floecast export: --members-out, --sipn-south and --sio-table need --members (the member files)")
+    if args.members_out:
+        community.members_file(args.forecast, args.members, args.members_out)
+        log.info("wrote %s", args.members_out)
+    if args.sipn_south:
+        files = community.sipn_south(args.forecast, args.members, args.sipn_south, args.group)
+        log.info("wrote %d SIPN South files to %s", len(files), args.sipn_south)
+    if args.sio_table:
+        if not args.sio_sip:
+            raise SystemExit("floecast export: --sio-table needs --sio-sip (the SIP maps)")
+        community.sea_ice_outlook(args.forecast, args.members, args.sio_table, args.sio_sip)
+        log.info("wrote %s and %s", args.sio_table, args.sio_sip)
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     from floecast.export import to_geotiff, to_latlon
 
-    if not (args.geotiff_dir or args.latlon):
-        raise SystemExit("floecast export: give --geotiff-dir and/or --latlon")
+    community = (args.members_out, args.sipn_south, args.sio_table)
+    if not (args.geotiff_dir or args.latlon or any(community)):
+        raise SystemExit("floecast export: give --geotiff-dir, --latlon, --members-out, --sipn-south or --sio-table")
+    if any(community):
+        _export_community(args)
     if args.geotiff_dir:
         log.info("wrote %d GeoTIFFs to %s", len(to_geotiff(args.forecast, args.geotiff_dir, args.leads)), args.geotiff_dir)
     if args.latlon:
@@ -295,16 +364,41 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_scorecard(args: argparse.Namespace) -> None:
-    from floecast.plots import plot_month_heatmap, plot_skill
+    from floecast.plots import plot_month_heatmap, plot_reliability, plot_skill
     from floecast.verify import scorecard, skill_summary
 
-    table = scorecard(args.members, args.store, args.out, args.statistics, args.spread)
+    table = scorecard(
+        args.members,
+        args.store,
+        args.out,
+        args.statistics,
+        args.spread,
+        seas5=args.seas5,
+        reliability_csv=args.reliability,
+        regions_csv=args.regions,
+    )
     if args.plot:
         plot_skill(args.out, args.plot)
+    if args.reliability and args.reliability_plot:
+        plot_reliability(args.reliability, args.reliability_plot)
     if args.month_heatmap:
         plot_month_heatmap(args.out, args.month_heatmap)
     for line in skill_summary(table):
         print(line)
+
+
+def cmd_animate(args: argparse.Namespace) -> None:
+    from floecast.animate import animate_forecast, animate_inputs
+
+    if args.kind == "forecast":
+        if not args.forecast:
+            raise SystemExit("floecast animate forecast: give --forecast")
+        frames = animate_forecast(args.forecast, args.out, fps=args.fps or 4)
+    else:
+        if not (args.interim and args.first and args.last):
+            raise SystemExit("floecast animate inputs: give --interim, --first and --last")
+        frames = animate_inputs(args.interim, args.first, args.last, args.out, fps=args.fps or 8)
+    log.info("wrote %s (%d frames)", args.out, frames)
 
 
 def cmd_egress(args: argparse.Namespace) -> None:
@@ -422,6 +516,42 @@ def cmd_notify(args: argparse.Namespace) -> int:
     return 0 if notify(text + "\n", command, float(settings.get("timeout_s", 60)), subject(summary)) else 1
 
 
+def cmd_check_data(args: argparse.Namespace) -> int:
+    from floecast import checkdata
+    from floecast.grid import Ease2Grid
+
+    raw, interim, store = list(args.raw or []), list(args.interim or []), list(args.store or [])
+    if args.root and not (raw or interim or store):  # by hand: the workflow's files (floecast.layout)
+        hemi = args.hemisphere
+        raw_dir = layout.path(args.root, layout.RAW_SIC_DIR, sic_source=args.source, hemi=hemi)
+        raw = sorted(raw_dir.glob("*.json")) + sorted(raw_dir.glob("*/*.json"))  # {period}: YYYY or YYYY/MM
+        interim = sorted(layout.path(args.root, layout.INTERIM_OBS_DIR, hemi=hemi, variable="sic").glob("*.nc"))
+        store = sorted(layout.path(args.root, layout.STORE_OBS, hemi=hemi, year="*").parent.glob("*.zarr"))
+    if not (raw or interim or store):
+        raise SystemExit("floecast check-data: nothing to check (give --raw/--interim/--store or --root)")
+    settings = checkdata.CheckSettings(
+        nan_share_max=args.nan_share_max,
+        jump_sigma=args.jump_sigma,
+        jump_window_days=args.jump_window_days,
+        jump_min_km2=args.jump_min_km2,
+        known_bad_days=tuple(args.known_bad_days),
+    )
+    area = Ease2Grid(args.hemisphere, args.coarsen).cell_area_km2
+    report = checkdata.check_data(raw, interim, store, area, settings, args.hemisphere, _chain(args))
+    checkdata.write_outputs(report, args.csv, args.plot, args.propose)
+    log.info(
+        "checked %d raw manifests, %d interim files, %d store parts: %d errors, %d findings",
+        len(raw), len(interim), len(store), len(report.errors), len(report.findings),
+    )  # fmt: skip
+    proposed = report.bad_days()
+    if proposed:
+        print("proposed osisaf.known_bad_days entries: [" + ", ".join(f'"{d}"' for d in proposed) + "]")
+    if report.errors:
+        log.error("the data must not be used as they are:\n%s", checkdata.error_summary(report))
+        return 1
+    return 0
+
+
 def cmd_check_cds(args: argparse.Namespace) -> None:
     from floecast.sources.era5 import check_cds_key
 
@@ -482,7 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="fetch one period of one source into data/raw")
-    p.add_argument("kind", choices=["sic", "atmos", "cmip6"])
+    p.add_argument("kind", choices=["sic", "atmos", "cmip6", "seas5"])
     p.add_argument("--source", required=True)
     _grid_args(p)
     p.add_argument("--year", type=int, help="year to fetch (sic, atmos)")
@@ -501,13 +631,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--known-bad-days", nargs="*", default=[], help="provider days never to use (YYYY-MM-DD)")
     p.add_argument("--area-lat", type=float, default=15.0, help="ERA5: fetch poleward of this latitude")
     p.add_argument("--realtime-url", help="ERA5: ECMWF open-data address for the days ERA5 lacks (none: ERA5 only)")
+    p.add_argument("--leads", type=int, default=93, help="SEAS5: days after each start to fetch (leads 1..N)")
+    p.add_argument("--system", default="auto", help="SEAS5: CDS system (5, 51, or auto: by init date)")
+    p.add_argument("--grid-deg", type=float, help="SEAS5: grid spacing asked of the CDS (default: native 1 degree)")
+    p.add_argument("--members", type=int, default=5, help="SEAS5 synthetic: members to make")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("regrid", help="raw file(s) -> one EASE2 interim file")
-    p.add_argument("variable", choices=["sic", "t2m", "u10", "v10"])
+    p.add_argument("variable", choices=["sic", "t2m", "u10", "v10", "seas5"])
     _grid_args(p)
-    p.add_argument("--raw", nargs="+", required=True, help="raw file, or the folders of a year's daily SIC files")
+    p.add_argument(
+        "--raw", nargs="+", required=True, help="raw file, the folders of a year's daily SIC files, or SEAS5 manifests"
+    )
     p.add_argument("--chain", help="sic: the SIC product chain, an osisaf config section as JSON (default: the schema's)")
     p.add_argument("--mapping", help="sic: quantile mapping (floecast sic-consistency) applied to --map-products' days")
     p.add_argument("--map-products", nargs="*", default=[], help="sic: names of the products the mapping applies to")
@@ -561,6 +697,12 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--split", choices=["validate", "test"], help="hindcast over this split's years")
     p.add_argument("--stride", type=int, default=7, help="days between hindcast init dates")
     p.add_argument(
+        "--month-starts",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="add the 1st of each month to the hindcast init dates (SEAS5's starts; default: yes)",
+    )
+    p.add_argument(
         "--spec", help="the training spec the weights must have (JSON or a config file): weights of another are refused"
     )
     p.add_argument("--threads", type=int, default=1)
@@ -592,7 +734,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_combine)
 
-    p = sub.add_parser("export", help="forecast -> GeoTIFFs (EASE2) and/or a regular lat/lon NetCDF")
+    p = sub.add_parser(
+        "export", help="forecast -> GeoTIFFs, a lat/lon NetCDF, per-member output, SIPN South or Sea Ice Outlook files"
+    )
     p.add_argument("--forecast", required=True)
     p.add_argument("--geotiff-dir")
     p.add_argument("--leads", type=int, nargs="+", help="GeoTIFF leads (default: all)")
@@ -600,6 +744,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=float, default=0.25, help="lat/lon spacing, degrees")
     p.add_argument("--lat-limit", type=float, help="equatorward edge, absolute degrees (default: the grid's)")
     p.add_argument("--method", choices=["linear", "nearest"], default="linear")
+    p.add_argument("--members", nargs="+", help="the forecast's member files (for the modes below)")
+    p.add_argument("--members-out", help="the forecast with its members' SIC added (NetCDF)")
+    p.add_argument("--sipn-south", help="folder for the SIPN South submission (Southern Hemisphere)")
+    p.add_argument("--group", default="floecast", help="SIPN South group name in the file names")
+    p.add_argument("--sio-table", help="Sea Ice Outlook: monthly-mean extent per member (CSV; Northern Hemisphere)")
+    p.add_argument("--sio-sip", help="Sea Ice Outlook: SIP maps of the monthly means (NetCDF)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("scorecard", help="hindcast members -> scorecard.csv (and a skill plot)")
@@ -610,6 +760,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="skill by lead (PNG): RMSE, binary accuracy and IIEE where the scorecard has them")
     p.add_argument("--month-heatmap", help="RMSE of the ensemble mean by target month and lead (PNG)")
     p.add_argument("--spread", help="spread calibration (floecast calibrate) applied to the members' probabilistic scores")
+    p.add_argument("--seas5", nargs="+", help="SEAS5 interim files (floecast regrid seas5): scored on the shared init dates")
+    p.add_argument("--reliability", help="reliability table by lead group (CSV)")
+    p.add_argument("--reliability-plot", help="reliability diagram (PNG) of --reliability")
+    p.add_argument("--regions", help="scores by longitude sector (CSV)")
     p.set_defaults(func=cmd_scorecard)
 
     p = sub.add_parser("plot", help="forecast maps and extent-by-lead figures")
@@ -621,6 +775,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--maps", required=True)
     p.add_argument("--extent", required=True)
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("animate", help="MP4 (or GIF) of a forecast over its leads, or of the input SIC over a period")
+    p.add_argument("kind", choices=["forecast", "inputs"])
+    p.add_argument("--forecast", help="forecast file (forecast)")
+    p.add_argument("--interim", nargs="+", help="interim SIC files covering the period (inputs)")
+    p.add_argument("--first", type=_date, help="first day (inputs)")
+    p.add_argument("--last", type=_date, help="last day (inputs)")
+    p.add_argument("--fps", type=int, help="frames a second (default 4 for a forecast, 8 for inputs)")
+    p.add_argument("--out", required=True, help="output .mp4 (ffmpeg from imageio-ffmpeg) or .gif")
+    p.set_defaults(func=cmd_animate)
 
     p = sub.add_parser("egress", help="publish files and a sha256 manifest to an fsspec URL (file://, s3://, ...)")
     p.add_argument("--url", required=True, help="the store, e.g. s3://bucket/forecasts (credentials from the environment)")
@@ -704,6 +868,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("today", help="the date floecast takes for today (UTC; FLOECAST_TODAY sets it in tests only)")
     p.set_defaults(func=cmd_today)
+
+    p = sub.add_parser(
+        "check-data", help="check a hemisphere's raw, interim and store SIC; exit 1 naming the days that must not be used"
+    )
+    _grid_args(p)
+    p.add_argument("--raw", nargs="*", help="ingest manifests (data/raw/<source>/ice_conc/<hemi>/<year>[/<MM>].json)")
+    p.add_argument("--interim", nargs="*", help="interim SIC files (data/interim/<hemi>/obs/sic/<year>.nc)")
+    p.add_argument("--store", nargs="*", help="store parts (data/store/<hemi>/obs/<year>.zarr)")
+    p.add_argument("--root", help="without --raw/--interim/--store: every file of the hemisphere in this workflow folder")
+    p.add_argument("--source", default="osisaf", help="with --root: the SIC source (osisaf, synthetic)")
+    p.add_argument("--chain", help="the SIC product chain, an osisaf config section as JSON (default: the schema's)")
+    p.add_argument("--known-bad-days", nargs="*", type=_date, default=[], help="osisaf.known_bad_days (noted, not flagged)")
+    p.add_argument("--nan-share-max", type=float, default=0.02, help="share of ocean missing in a raw day before it is bad")
+    p.add_argument("--jump-sigma", type=float, default=6.0, help="extent jumps beyond this many robust std devs")
+    p.add_argument("--jump-window-days", type=int, default=31, help="window of the robust spread of extent changes")
+    p.add_argument("--jump-min-km2", type=float, default=400_000.0, help="and at least this many km^2")
+    p.add_argument("--csv", help="the findings (CSV)")
+    p.add_argument("--plot", help="extent series with the flagged days marked (PNG)")
+    p.add_argument("--propose", help="the proposed osisaf.known_bad_days entries (YAML snippet)")
+    p.set_defaults(func=cmd_check_data)
 
     p = sub.add_parser(
         "check-cds", help="check the CDS key (CDSAPI_URL/CDSAPI_KEY or ~/.cdsapirc) with one request, retries logged"

@@ -273,6 +273,11 @@ def check(config: dict, today: dt.date | None = None) -> dict:
             f"config key hemispheres: the synthetic source ({', '.join('sources.' + k for k in synthetic)}) "
             "is calibrated on the Northern Hemisphere only; use hemispheres: [north]"
         )
+    if config["sources"].get("seas5") == SYNTHETIC and config["sources"]["sic"] != SYNTHETIC:
+        raise ConfigError(
+            "config key sources.seas5: the synthetic SEAS5-like forecast is made from the synthetic truth; "
+            "with sources.sic = osisaf use sources.seas5 = cds (or none)"
+        )
     if config["train"]["quorum"] > config["train"]["members"]:
         raise ConfigError(
             f"config key train.quorum: {config['train']['quorum']} is more than train.members ({config['train']['members']})"

@@ -276,6 +276,8 @@ def _ensemble_rows(path: Path) -> pd.DataFrame:
         raise ScorecardError(f"{path}: no column(s) {sorted(missing)}")
     if "month" in table:  # scorecards before the by-month rows have only the aggregate
         table = table[table["month"].astype(str) == "all"]
+    if "date_set" in table:  # the rows over every hindcast init date, not the subset shared with SEAS5
+        table = table[table["date_set"].astype(str) == "hindcast"]
     rows = table[table["method"] == ENSEMBLE]
     if rows.empty:
         raise ScorecardError(f"{path}: no {ENSEMBLE} rows with month == 'all'")

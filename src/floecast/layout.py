@@ -24,6 +24,9 @@ RAW_CMIP6 = "data/raw/{cmip6_source}/cmip6/{cmip6_run}/{cmor}/{hemi}.nc"
 # has serve those days); its daily files lie in the folder of the manifest's name, like RAW_SIC
 RAW_SIC_PRODUCT = "data/raw/{sic_source}/products/{product}/{hemi}/{year}/{month}.json"
 
+# SEAS5 (the scorecard's benchmark): a year's starts, GRIB files in the folder of the manifest's name
+RAW_SEAS5 = "data/raw/seas5/{seas5_source}/{hemi}/{year}.json"
+
 # data/poll: the poll's state, and a trigger per SIC period whose fast-track days now have their
 # nominal files on the server (an input of that period's ingest job, so it runs again)
 POLL_STATE = "data/poll/state.json"
@@ -33,9 +36,16 @@ POLL_REPLACE = "data/poll/replace/{sic_source}/{hemi}/{period}.json"
 INTERIM_OBS_DIR = "data/interim/{hemi}/obs/{variable}"
 INTERIM_OBS = INTERIM_OBS_DIR + "/{year}.nc"
 INTERIM_CMIP6 = "data/interim/{hemi}/cmip6/{cmip6_run}/{quantity}.nc"
+INTERIM_SEAS5 = "data/interim/{hemi}/seas5/{year}.nc"
 REGRID_WEIGHTS_DIR = "data/interim/{hemi}/weights"
 # the per-month quantile mapping of a newer SIC product onto the reference record
 SIC_MAPPING = "data/interim/{hemi}/sic_mapping/{candidate}_to_{reference}.nc"
+
+# data/checks: floecast check-data over a hemisphere's raw, interim and store SIC
+DATA_CHECK_DIR = "data/checks/{hemi}"
+DATA_CHECK_CSV = DATA_CHECK_DIR + "/data_check.csv"
+DATA_CHECK_PLOT = DATA_CHECK_DIR + "/data_check.png"
+DATA_CHECK_PROPOSAL = DATA_CHECK_DIR + "/known_bad_days.yaml"
 
 # data/store: the training years' statistics beside one folder of yearly zarr parts per dataset
 STORE_DIR = "data/store/{hemi}"
@@ -67,9 +77,19 @@ EXTENT_PLOT = RESULTS_DIR + "/plots/{date}_extent.png"
 SCORECARD = RESULTS_DIR + "/verification/scorecard.csv"
 SKILL_PLOT = RESULTS_DIR + "/verification/skill.png"
 SKILL_BY_MONTH_PLOT = RESULTS_DIR + "/verification/skill_by_month.png"
+RELIABILITY = RESULTS_DIR + "/verification/reliability.csv"
+RELIABILITY_PLOT = RESULTS_DIR + "/verification/reliability.png"
+SCORES_BY_REGION = RESULTS_DIR + "/verification/scores_by_region.csv"
+FORECAST_ANIMATION = RESULTS_DIR + "/plots/{date}_forecast.mp4"
 EGRESS_RECEIPT = RESULTS_DIR + "/egress/{date}.json"
 EXPORT_GEOTIFF_DIR = RESULTS_DIR + "/export/{date}/geotiff"
 EXPORT_LATLON = RESULTS_DIR + "/export/{date}/{date}_latlon.nc"
+EXPORT_MEMBERS = RESULTS_DIR + "/export/{date}/{date}_members.nc"
+EXPORT_SIPN_SOUTH_DIR = RESULTS_DIR + "/export/{date}/sipn_south"  # {hemi}: south only
+EXPORT_SIO_TABLE = RESULTS_DIR + "/export/{date}/sio/{date}_extent.csv"  # {hemi}: north only
+EXPORT_SIO_SIP = RESULTS_DIR + "/export/{date}/sio/{date}_sip.nc"
+# the input SIC (interim) over a period, of no run
+INPUTS_ANIMATION = "results/{hemi}/inputs/sic_{start}_{end}.mp4"
 
 # logs: one per job, named by the job's wildcards
 LOG = "logs/{rule}/{job}.log"

@@ -301,3 +301,179 @@ def anomaly_persistence(latest: np.ndarray, clim_at_init: np.ndarray, clim_targe
     """
     _field_shape(latest=latest, clim_at_init=clim_at_init, clim_targets=clim_targets)
     return np.clip(np.asarray(clim_targets) + (np.asarray(latest) - np.asarray(clim_at_init)), 0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# probability of ice: Brier score, its skill against a climatological probability, reliability
+
+
+def _observed_ice(observed: np.ndarray) -> np.ndarray:
+    """1.0 where the observed SIC is above 15 %, 0.0 where not, NaN where missing."""
+    o = np.asarray(observed, dtype=np.float64)
+    return np.where(np.isnan(o), np.nan, (o > ICE_THRESHOLD).astype(np.float64))
+
+
+def _check_probability(values: np.ndarray, name: str) -> None:
+    if np.any((values < 0.0) | (values > 1.0)):
+        raise ValueError(f"{name} must lie in [0, 1] on the masked cells; found {np.nanmin(values)}..{np.nanmax(values)}")
+
+
+def brier_score(probability: np.ndarray, observed: np.ndarray, mask: np.ndarray) -> float:
+    """Brier score of the probability of ice (SIC > 15 %): mean of (p - o)^2 over the masked cells, pooled over fields.
+
+    ``o`` is 1 where the observed SIC is above 15 % and 0 elsewhere; 0 is perfect, 1 the worst. A deterministic
+    forecast is a 0/1 probability, whose Brier score is its share of misclassified cells (1 - binary accuracy).
+    A NaN inside the mask makes it NaN (missing data), like RMSE.
+    """
+    shape = _field_shape(probability=probability, observed=observed, mask=mask)
+    m = _mask(mask, shape)
+    p = _masked(probability, m, shape)
+    _check_probability(p[np.isfinite(p)], "probability")
+    return _mean((p - _masked(_observed_ice(observed), m, shape)) ** 2)
+
+
+def brier_skill_score(score: float, reference: float) -> float:
+    """1 - BS / BS_ref: 1 is perfect, 0 no better than the reference, negative worse. NaN for a perfect reference."""
+    if not np.isfinite(reference) or reference <= 0.0:
+        return float("nan")
+    return float(1.0 - score / reference)
+
+
+class Reliability(NamedTuple):
+    """Reliability table of probability forecasts, one entry per probability bin (pooled over cells and fields).
+
+    ``count`` cells fell in the bin; ``forecast`` is their mean forecast probability and ``observed`` the share
+    of them with ice (NaN for an empty bin). A reliable forecast has ``observed == forecast`` in every bin.
+    """
+
+    lower: np.ndarray
+    upper: np.ndarray
+    count: np.ndarray
+    forecast: np.ndarray
+    observed: np.ndarray
+
+
+def reliability(probability: np.ndarray, observed: np.ndarray, mask: np.ndarray, bins: int = 10) -> Reliability:
+    """Reliability table over ``bins`` equal probability bins [0, 1/bins), ..., [1 - 1/bins, 1] (the last one closed).
+
+    Cells with a missing forecast or observation are left out (a reliability diagram counts what was scored).
+    """
+    if bins < 1:
+        raise ValueError(f"bins must be >= 1, got {bins}")
+    shape = _field_shape(probability=probability, observed=observed, mask=mask)
+    m = _mask(mask, shape)
+    p, o = _masked(probability, m, shape), _masked(_observed_ice(observed), m, shape)
+    keep = np.isfinite(p) & np.isfinite(o)
+    p, o = p[keep], o[keep]
+    _check_probability(p, "probability")
+    index = np.minimum((p * bins).astype(np.int64), bins - 1)
+    count = np.bincount(index, minlength=bins).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        forecast = np.bincount(index, weights=p, minlength=bins) / count
+        frequency = np.bincount(index, weights=o, minlength=bins) / count
+    edges = np.arange(bins + 1) / bins
+    return Reliability(edges[:-1], edges[1:], count, forecast, frequency)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the ice edge
+
+
+def ice_edge(sic: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The ice-edge cells of each grid: masked cells with SIC > 15 % that have a masked 4-neighbour without.
+
+    Only neighbours inside the mask count, so a coast, the polar hole or inactive ocean never makes an edge.
+    Bool of the broadcast shape of ``sic`` and ``mask``.
+    """
+    shape = _field_shape(sic=sic, mask=mask)
+    m = _mask(mask, shape)
+    ice = (np.nan_to_num(np.broadcast_to(np.asarray(sic, dtype=np.float64), shape)) > ICE_THRESHOLD) & m
+    water = np.pad(m & ~ice, [(0, 0)] * (len(shape) - 2) + [(1, 1), (1, 1)])  # no water beyond the grid
+    near_water = water[..., :-2, 1:-1] | water[..., 2:, 1:-1] | water[..., 1:-1, :-2] | water[..., 1:-1, 2:]
+    edge = ice & near_water
+    return edge
+
+
+def ice_edge_distances_km(forecast: np.ndarray, observed: np.ndarray, mask: np.ndarray, cell_km: float) -> np.ndarray:
+    """Per grid (the leading axes' shape), the mean distance (km) between the forecast and observed ice edges in both
+    directions; NaN for a grid where either edge is missing (no ice, or nothing but ice) or a masked cell is NaN.
+
+    For each grid: the mean over forecast edge cells of the distance to the nearest observed edge cell, and the
+    mean over observed edge cells of the distance to the nearest forecast edge cell (centre to centre, Euclidean,
+    on the equal-area grid of ``cell_km`` cells), averaged (Melsom et al. 2019, The
+    Cryosphere, doi:10.5194/tc-13-2269-2019, "average ice edge displacement"). 0 when the edges coincide.
+    """
+    from scipy.spatial import cKDTree
+
+    if not np.isfinite(cell_km) or cell_km <= 0:
+        raise ValueError(f"cell_km must be a positive number of km, got {cell_km!r}")
+    shape = _field_shape(forecast=forecast, observed=observed, mask=mask)
+    m = _mask(mask, shape)
+    f_edge, o_edge = ice_edge(forecast, m), ice_edge(observed, m)
+    f = np.broadcast_to(np.asarray(forecast, dtype=np.float64), shape)
+    o = np.broadcast_to(np.asarray(observed, dtype=np.float64), shape)
+    missing = ((np.isnan(f) | np.isnan(o)) & m).any(axis=(-2, -1)).reshape(-1)
+    grids = shape[-2:]
+    f_edge, o_edge = f_edge.reshape(-1, *grids), o_edge.reshape(-1, *grids)
+    out = np.full(len(missing), np.nan)
+    for i, (fe, oe) in enumerate(zip(f_edge, o_edge, strict=True)):
+        if missing[i] or not fe.any() or not oe.any():
+            continue
+        # nearest edge cell by a KD tree over the edge cells' centres: the distances a Euclidean distance transform
+        # gives, at a cost that grows with the edge's length rather than with the grid (measured 8x faster at 25 km)
+        f_cells, o_cells = np.argwhere(fe) * cell_km, np.argwhere(oe) * cell_km
+        to_observed = cKDTree(o_cells).query(f_cells)[0]
+        to_forecast = cKDTree(f_cells).query(o_cells)[0]
+        out[i] = 0.5 * (to_observed.mean() + to_forecast.mean())
+    return out.reshape(shape[:-2])
+
+
+def ice_edge_distance_km(forecast: np.ndarray, observed: np.ndarray, mask: np.ndarray, cell_km: float) -> float:
+    """The mean of :func:`ice_edge_distances_km` over the grids that have one (NaN if none has): a grid without
+    both edges has no distance to contribute, rather than a distance of 0."""
+    per_grid = ice_edge_distances_km(forecast, observed, mask, cell_km)
+    have = np.isfinite(per_grid)
+    return float(per_grid[have].mean()) if have.any() else float("nan")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# regions
+
+
+class Sector(NamedTuple):
+    """A longitude sector: degrees east in [0, 360), ``lon_min`` inclusive, ``lon_max`` exclusive (may wrap past 360)."""
+
+    name: str
+    lon_min: float
+    lon_max: float
+
+
+# SIPN South's 36 bins of 10 degrees: row 1 is 0-10 E, row 36 350-360 E
+SOUTH_SECTORS = tuple(Sector(f"{lon:03d}E-{lon + 10:03d}E", float(lon), float(lon + 10)) for lon in range(0, 360, 10))
+# Longitude sectors of the Arctic named after the marginal seas they hold (approximating NSIDC's regions by longitude
+# only: the central Arctic is split between them). Degrees east; the last one wraps through 0.
+NORTH_SECTORS = (
+    Sector("barents_kara", 20.0, 90.0),
+    Sector("laptev", 90.0, 140.0),
+    Sector("east_siberian", 140.0, 180.0),
+    Sector("chukchi_bering", 180.0, 210.0),
+    Sector("beaufort", 210.0, 240.0),
+    Sector("canadian_archipelago_baffin", 240.0, 315.0),
+    Sector("greenland_iceland_seas", 315.0, 380.0),
+)
+
+
+def sectors(hemisphere: str) -> tuple[Sector, ...]:
+    """The regions scored separately in ``hemisphere``: SIPN South's 10-degree bins in the south, seas in the north."""
+    if hemisphere == "north":
+        return NORTH_SECTORS
+    if hemisphere == "south":
+        return SOUTH_SECTORS
+    raise ValueError(f"hemisphere must be 'north' or 'south', got {hemisphere!r}")
+
+
+def sector_mask(lon: np.ndarray, sector: Sector) -> np.ndarray:
+    """Cells whose longitude lies in ``sector`` (longitudes in any convention; the sector may wrap past 360)."""
+    east = np.mod(np.asarray(lon, dtype=np.float64), 360.0)
+    shifted = np.mod(east - sector.lon_min, 360.0)
+    return shifted < (sector.lon_max - sector.lon_min)

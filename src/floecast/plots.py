@@ -43,7 +43,9 @@ SIP_LEVEL = 0.5  # the SIP contour: half the members have SIC above 15 %
 LAND_GREY = "0.6"
 EDGE_COLOUR = "red"
 SIP_EDGE_COLOUR = "black"
-SKILL_METRICS = ("rmse", "binary_accuracy", "iiee_km2")
+SKILL_METRICS = ("rmse", "binary_accuracy", "iiee_km2", "brier", "bss", "edge_distance_km")
+SEAS5_DATE_SET = "seas5"  # scorecard rows over the init dates shared with SEAS5 (floecast.verify)
+ON_SEAS5_STARTS = " on SEAS5 starts"
 METHOD_ORDER = ("ensemble_mean", "persistence", "climatology")
 METHOD_STYLE = {
     "ensemble_mean": {"color": "tab:blue", "lw": 2.0, "ls": "-"},
@@ -51,6 +53,9 @@ METHOD_STYLE = {
     "climatology": {"color": "0.3", "lw": 1.4, "ls": ":"},
     "anomaly_persistence": {"color": "tab:red", "lw": 1.4, "ls": "-."},
     "linear_trend": {"color": "tab:green", "lw": 1.4, "ls": (0, (5, 1, 1, 1, 1, 1))},
+    "seas5": {"color": "tab:purple", "lw": 1.8, "ls": "-"},
+    "seas5_synthetic": {"color": "tab:purple", "lw": 1.8, "ls": "-"},
+    f"ensemble_mean{ON_SEAS5_STARTS}": {"color": "tab:blue", "lw": 1.2, "ls": ":"},
 }
 
 
@@ -90,6 +95,9 @@ METRICS = {
     "sps_km2": Metric("SPS", "SPS (million km²)", 1e-6),
     "crps": Metric("CRPS", "CRPS (SIC fraction)"),
     "spread_skill": Metric("spread/skill", "spread/skill ratio", better="closer to 1", centre=1.0),
+    "brier": Metric("Brier score", "Brier score of P(SIC > 15 %)"),
+    "bss": Metric("Brier skill score", "Brier skill score vs climatological probability", better="higher", centre=0.0),
+    "edge_distance_km": Metric("ice-edge distance", "mean ice-edge distance (km)"),
 }
 
 
@@ -311,6 +319,19 @@ def _methods(table: pd.DataFrame) -> list[str]:
     return [m for m in METHOD_ORDER if m in present] + sorted(m for m in present if m not in METHOD_ORDER)
 
 
+def _with_seas5_starts(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows over every hindcast init date, plus SEAS5 and the ensemble mean on the init dates SEAS5 starts from
+    (the ensemble relabelled ``ensemble_mean on SEAS5 starts``, so both systems are compared on the same dates)."""
+    if "date_set" not in table:
+        return table
+    date_set = table["date_set"].fillna("hindcast").astype(str)
+    main = table[date_set == "hindcast"]
+    shared = table[(date_set == SEAS5_DATE_SET) & ~table["method"].isin(main["method"].unique())]
+    ensemble = table[(date_set == SEAS5_DATE_SET) & (table["method"] == "ensemble_mean")]
+    ensemble = ensemble.assign(method="ensemble_mean" + ON_SEAS5_STARTS)
+    return pd.concat([main, shared, ensemble], ignore_index=True).drop(columns="date_set")
+
+
 def plot_skill(
     scorecard_csv: str | Path,
     out_png: str | Path,
@@ -328,6 +349,7 @@ def plot_skill(
         table = table[table[month_column].isna()].drop(columns=month_column)
         if table.empty:
             raise ValueError(f"{scorecard_csv}: no all-months rows ({month_column} empty or 'all') to plot by lead")
+    table = _with_seas5_starts(table)
     _unique_rows(table, ["lead_days", "method"], scorecard_csv)
     drawn = [m for m in metrics if m in table and table[m].notna().any()]
     if not drawn:
@@ -337,8 +359,12 @@ def plot_skill(
         log.info("%s: no values for %s; those panels are left out", scorecard_csv, skipped)
     order = {method: i for i, method in enumerate(_methods(table))}
     table = table.sort_values(["method", "lead_days"], key=lambda c: c.map(order) if c.name == "method" else c)
-    fig, axes = plt.subplots(1, len(drawn), figsize=(4.6 * len(drawn), 3.8), squeeze=False, layout="constrained")
-    for ax, metric in zip(axes[0], drawn, strict=True):
+    ncols = min(len(drawn), 3)
+    nrows = -(-len(drawn) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows + 0.6), squeeze=False, layout="constrained")
+    for ax in axes.ravel()[len(drawn) :]:
+        ax.set_visible(False)
+    for ax, metric in zip(axes.ravel(), drawn, strict=False):
         info = _metric(metric)
         for method in _methods(table):
             rows = table[table["method"] == method]
@@ -352,8 +378,11 @@ def plot_skill(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=9, frameon=False)
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=9, frameon=False)
     n_dates = f", {int(table['n_init_dates'].max())} init dates" if "n_init_dates" in table else ""
+    shared = table[table["method"].str.endswith(ON_SEAS5_STARTS)]
+    if not shared.empty and "n_init_dates" in shared:
+        n_dates += f" ({int(shared['n_init_dates'].max())} shared with SEAS5)"
     fig.suptitle(f"Hindcast skill by lead, test years, all months{n_dates}")
     _save(fig, out_png)
     return table[["lead_days", "method", *drawn]].reset_index(drop=True)
@@ -416,3 +445,47 @@ def plot_month_heatmap(
     ax.set_title(f"{info.short} of {method} by month and lead")
     _save(fig, out_png)
     return grid
+
+
+def plot_reliability(reliability_csv: str | Path, out_png: str | Path) -> pd.DataFrame:
+    """Reliability diagram of the sea-ice probability by lead group, one panel per group (``reliability.csv`` of the
+    scorecard): observed frequency of ice against forecast probability per bin, the diagonal being perfect
+    reliability; the bars underneath are the share of cells in each bin (sharpness). Methods on the SEAS5 starts
+    are drawn with their label suffixed. Returns the points drawn (method, lead_group, forecast, observed, count).
+    """
+    table = pd.read_csv(reliability_csv)
+    if table.empty:
+        raise ValueError(f"{reliability_csv}: no rows")
+    date_set = table["date_set"].fillna("hindcast").astype(str)
+    label = table["method"].where(date_set == "hindcast", table["method"] + ON_SEAS5_STARTS)
+    table = table.assign(label=label)
+    groups = list(dict.fromkeys(table["lead_group"]))
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.0 * len(groups), 4.4), squeeze=False, layout="constrained")
+    drawn = []
+    for ax, group in zip(axes[0], groups, strict=True):
+        rows = table[table["lead_group"] == group]
+        ax.plot([0, 1], [0, 1], color="0.5", lw=0.8, ls="--")
+        bars = ax.twinx()
+        labels = list(dict.fromkeys(rows["label"]))
+        width = 0.8 / max(len(labels), 1) / 10
+        for i, name in enumerate(labels):
+            own = rows[(rows["label"] == name) & (rows["count"] > 0)]
+            style = METHOD_STYLE.get(name, METHOD_STYLE.get(name.removesuffix(ON_SEAS5_STARTS), {}))
+            ax.plot(own["forecast_probability"], own["observed_frequency"], marker="o", ms=3, label=name, **style)
+            share = own["count"] / own["count"].sum()
+            centre = (own["bin_lower"] + own["bin_upper"]) / 2
+            bars.bar(centre - 0.04 + i * width, share, width=width, color=style.get("color"), alpha=0.35)
+            drawn.append(own[["label", "lead_group", "forecast_probability", "observed_frequency", "count"]])
+        bars.set_ylim(0, 4)  # the bars stay in the lower quarter
+        bars.set_yticks([])
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("forecast probability of SIC > 15 %")
+        ax.set_title(f"leads {group} days", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("observed frequency")
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 4), fontsize=9, frameon=False)
+    fig.suptitle("Reliability of the sea-ice probability by lead (bars: share of cells per bin)")
+    _save(fig, out_png)
+    return pd.concat(drawn, ignore_index=True).rename(columns={"label": "method"})

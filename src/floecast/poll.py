@@ -56,8 +56,8 @@ def source_pollers(config: dict, hemisphere: str, today: dt.date, probe: Probe) 
     pollers: dict[str, Callable[[], Newest]] = {}
     synthetic_end = dt.date.fromisoformat(config["data"]["end"])
     for role, source in config["sources"].items():
-        if role == "cmip6":
-            continue  # climate-model runs are static: they never hold up a forecast
+        if role in ("cmip6", "seas5"):
+            continue  # climate-model runs are static, SEAS5 only verifies: neither holds up a forecast
         if source == "synthetic":
             pollers[f"{role}:synthetic"] = lambda: (synthetic_end, "synthetic (data.end)")
         elif source == "osisaf":

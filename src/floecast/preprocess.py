@@ -296,6 +296,12 @@ def fit_statistics(
             "land": (("yc", "xc"), land.astype(np.int8)),
             "active": (("month", "yc", "xc"), active.astype(np.int8), {"long_name": "ice seen in this month in training years"}),
             "sic_clim": (("dayofyear", "yc", "xc"), np.where(land, 0.0, _doy_climatology(ocean_sic)).astype(np.float32)),
+            # the reference of the Brier skill score: the share of training years with ice on that day of year
+            "ice_probability_clim": (
+                ("dayofyear", "yc", "xc"),
+                np.where(land, 0.0, _doy_climatology(ice.astype(np.float32))).astype(np.float32),
+                {"long_name": "climatological probability of SIC above 15 % in the training years", "units": "1"},
+            ),
             **climatologies,
         },
         coords={"month": np.arange(1, 13), "dayofyear": np.arange(1, 367), "yc": sic["yc"].values, "xc": sic["xc"].values},

@@ -72,9 +72,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import seas5
 from .base import LocalServer, QuietHandler
 
-DATASETS = ("reanalysis-era5-single-levels", "reanalysis-era5-pressure-levels")
+DATASETS = ("reanalysis-era5-single-levels", "reanalysis-era5-pressure-levels", seas5.DATASET)
 DEFAULT_RESOLUTION = 2.5  # degrees; the CDS delivers 0.25 unless the request has ``grid``
 
 
@@ -557,7 +558,7 @@ class CdsServer(LocalServer):
         if not isinstance(request, dict):
             self._error(h, record, 400, "invalid request", "the body must be {'inputs': {...}}")
             return
-        problem = request_problem(dataset, request)
+        problem = seas5.request_problem(request) if dataset == seas5.DATASET else request_problem(dataset, request)
         if problem:
             self._error(h, record, 400, "invalid request", problem)
             return
@@ -611,9 +612,10 @@ class CdsServer(LocalServer):
             if job.data is None:
                 job.data = self._deliver(job)
         record.answered = 200
-        href = f"http://127.0.0.1:{self.port}/cache/{job.job_id}/{hashlib.md5(job.data).hexdigest()}.nc"
+        suffix = "grib" if job.dataset == seas5.DATASET else "nc"
+        href = f"http://127.0.0.1:{self.port}/cache/{job.job_id}/{hashlib.md5(job.data).hexdigest()}.{suffix}"
         asset = {
-            "type": "application/netcdf",
+            "type": "application/x-grib" if job.dataset == seas5.DATASET else "application/netcdf",
             "href": href,
             "file:checksum": hashlib.md5(job.data).hexdigest(),
             "file:size": len(job.data),
@@ -622,6 +624,9 @@ class CdsServer(LocalServer):
         h.send_json(200, {"asset": {"value": asset}})
 
     def _deliver(self, job: Job) -> bytes:
+        if job.dataset == seas5.DATASET:  # GRIB; ``tamper(None, request)`` may return other bytes
+            out = self.tamper(None, job.request) if self.tamper is not None else None
+            return out if isinstance(out, bytes) else seas5.make_seas5_grib(job.request)
         ds = make_era5_dataset(job.dataset, job.request, resolution=self.resolution, era5t_from=self.era5t_from)
         if self.tamper is not None:
             out = self.tamper(ds, job.request)

@@ -54,6 +54,7 @@ import xarray as xr
 from floecast import __version__
 from floecast.io import write_netcdf
 from floecast.sources.era5 import DEFAULT_AREA_LAT, VALID_RANGE, Era5Variable, era5_area, era5_variable
+from floecast.sources.grib import GRID_KEYS
 from floecast.sources.http import DownloadError, NotAvailable, redact, reject
 
 log = logging.getLogger(__name__)
@@ -179,19 +180,6 @@ def opendata_request(day: dt.date, variables: Sequence[str], steps: Sequence[int
 # decoding and validation
 # ---------------------------------------------------------------------------------------
 
-_GRID_KEYS = (
-    "gridType",
-    "Ni",
-    "Nj",
-    "latitudeOfFirstGridPointInDegrees",
-    "longitudeOfFirstGridPointInDegrees",
-    "iDirectionIncrementInDegrees",
-    "jDirectionIncrementInDegrees",
-    "iScansNegatively",
-    "jScansPositively",
-    "jPointsAreConsecutive",
-)
-
 
 @dataclass
 class _Field:
@@ -215,7 +203,7 @@ def _read_grib(path: Path) -> list[_Field]:
         with path.open("rb") as f:
             while (h := eccodes.codes_grib_new_from_file(f)) is not None:
                 try:
-                    grid = tuple(eccodes.codes_get(h, key) for key in _GRID_KEYS)
+                    grid = tuple(eccodes.codes_get(h, key) for key in GRID_KEYS)
                     if grid[0] != "regular_ll":
                         raise _Bad(f"gridType {grid[0]!r}, expected regular_ll")
                     values = np.asarray(eccodes.codes_get_values(h), dtype=np.float64)
