@@ -492,8 +492,8 @@ rule slow:
     output:
         "done.txt",
     shell:
-        "sleep 4 && echo first > {output}"
-"""
+        "for i in $(seq 600); do [ -e release ] && break; sleep 0.1; done; echo first > {output}"
+"""  # it holds the lock until the test releases it (at most a minute), however slow the machine
 
 
 def test_a_second_snakemake_on_the_same_directory_is_refused(tmp_path: Path) -> None:
@@ -509,7 +509,10 @@ def test_a_second_snakemake_on_the_same_directory_is_refused(tmp_path: Path) -> 
         while not (locks.is_dir() and any(locks.iterdir())):
             assert first.poll() is None and time.monotonic() < deadline, first.communicate()
             time.sleep(0.05)
-        second = subprocess.run(cmd, env=PYTHON_ENV, capture_output=True, text=True, timeout=120)
+        try:
+            second = subprocess.run(cmd, env=PYTHON_ENV, capture_output=True, text=True, timeout=120)
+        finally:
+            (tmp_path / "release").touch()
         assert second.returncode != 0
         text = second.stdout + second.stderr
         assert "LockException" in text and "Directory cannot be locked" in text
