@@ -164,4 +164,9 @@ def test_seas5_never_holds_up_a_forecast() -> None:
     config = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
     for seas5 in ("synthetic", "cds", "none"):
         config["sources"]["seas5"] = seas5
-        assert not any(name.startswith("seas5") for name in source_pollers(config, "north", dt.date(2006, 7, 1)))
+        pollers = source_pollers(config, "north", dt.date(2006, 7, 1), probe=lambda url: pytest.fail(f"probed {url}"))
+        assert not any(name.startswith("seas5") for name in pollers)
+        # nor does it move the init date `date: today` is estimated as (the expected latencies)
+        from floecast.config import _expected_newest
+
+        assert set(_expected_newest(config, dt.date(2006, 7, 1))) == {"sic", "atmos"}

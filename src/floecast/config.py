@@ -149,7 +149,7 @@ def _expected_newest(config: dict, today: dt.date) -> dict[str, tuple[dt.date, s
     newest: dict[str, tuple[dt.date, str]] = {}
     data_end = config["data"].get("end")
     for role, source in config["sources"].items():
-        if role == "cmip6":
+        if role in ("cmip6", "seas5"):  # pretraining and the scorecard's benchmark: no forecast waits for them
             continue
         if source == SYNTHETIC:
             day = parse_date(data_end, "data.end") if data_end else today - dt.timedelta(days=1)
