@@ -88,7 +88,7 @@ rule check_data:
     params:
         coarsen=COARSEN,
         bad_days=config["osisaf"]["known_bad_days"],
-        chain=full_chain(),
+        chain=lambda w: full_chain(),
         checks=" ".join(
             f"--{key.replace('_', '-')} {value}"
             for key, value in config["checks"].items()

@@ -160,11 +160,13 @@ def test_newest_era5_day_from_the_cds_catalogue(tmp_path: Path, monkeypatch: pyt
 
 def test_seas5_never_holds_up_a_forecast() -> None:
     from floecast.poll import source_pollers
-    from floecast.sources.remote import Probe
 
     config = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
-    with Probe() as probe:  # the pollers are only built here, never called: nothing is contacted
-        for seas5 in ("synthetic", "cds", "none"):
-            config["sources"]["seas5"] = seas5
-            pollers = source_pollers(config, "north", dt.date(2006, 7, 1), probe)
-            assert not any(name.startswith("seas5") for name in pollers) and pollers  # the others are there
+    for seas5 in ("synthetic", "cds", "none"):
+        config["sources"]["seas5"] = seas5
+        pollers = source_pollers(config, "north", dt.date(2006, 7, 1), probe=lambda url: pytest.fail(f"probed {url}"))
+        assert not any(name.startswith("seas5") for name in pollers)
+        # nor does it move the init date `date: today` is estimated as (the expected latencies)
+        from floecast.config import _expected_newest
+
+        assert set(_expected_newest(config, dt.date(2006, 7, 1))) == {"sic", "atmos", "ocean"}  # the tiny ocean is synthetic

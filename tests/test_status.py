@@ -224,9 +224,9 @@ def test_status_names_the_source_that_produced_the_data(root: Path) -> None:
     (root / "data/raw/osisaf").rename(root / "data/raw/synthetic")
     summary = st.status(root, CONFIG)
     data = summary["hemispheres"]["north"]["data"]
-    sic = data["sic:synthetic"]
-    assert (sic["raw"], sic["interim"]) == ("2021-03-04", "2021-02-28") and "sic:osisaf" not in data
-    assert sic["served_by"].startswith("synthetic (")  # the product layout the synthetic files follow
+    days = {level: data["sic:synthetic"][level] for level in ("raw", "interim")}
+    assert days == {"raw": "2021-03-04", "interim": "2021-02-28"} and "sic:osisaf" not in data
+    assert data["sic:synthetic"]["served_by"].startswith("synthetic")
     assert "atmos:era5:t2m" in data  # its own source's folder is there
     assert summary["warnings"] == [
         "north: the sic data on disk come from synthetic, not from sources.sic (osisaf) of this config: "
