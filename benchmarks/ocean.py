@@ -26,6 +26,8 @@ LEAD = 30
 def scorecard_rmse(workdir: Path, run: str) -> pd.Series:
     table = pd.read_csv(workdir / f"results/north/{run}/verification/scorecard.csv")
     table = table[(table["month"].astype(str) == "all") & (table["method"] == "ensemble_mean")]
+    if "date_set" in table:  # the hindcast's every init date, not the SEAS5 subset (the 1st of each month)
+        table = table[table["date_set"] == "hindcast"]
     return table.set_index("lead_days")["rmse"]
 
 
