@@ -271,7 +271,11 @@ def forecast_store(wildcards):
 def split_store(hemi, split):
     """The parts of a hindcast split's years, the year before them (their first inputs) and
     the year after (the targets of their last init dates), within the data."""
-    years = SPLIT_YEARS[split]
+    return years_store(hemi, SPLIT_YEARS[split])
+
+
+def years_store(hemi, years):
+    """The parts of ``years``, the year before and the year after, within the data."""
     first = max(OBS_YEARS[0], years[0] - 1)
     last = min(OBS_YEARS[-1], years[-1] + 1)
     return obs_store(hemi, range(first, last + 1))

@@ -366,6 +366,7 @@ def cmd_scorecard(args: argparse.Namespace) -> None:
         seas5=args.seas5,
         reliability_csv=args.reliability,
         regions_csv=args.regions,
+        train_store=args.train_store,
     )
     if args.plot:
         plot_skill(args.out, args.plot)
@@ -703,6 +704,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reliability", help="reliability table by lead group (CSV)")
     p.add_argument("--reliability-plot", help="reliability diagram (PNG) of --reliability")
     p.add_argument("--regions", help="scores by longitude sector (CSV)")
+    p.add_argument(
+        "--train-store",
+        nargs="+",
+        help="the training years' store parts: the reference ensembles (climatological, dressed anomaly persistence)",
+    )
     p.set_defaults(func=cmd_scorecard)
 
     p = sub.add_parser("plot", help="forecast maps and extent-by-lead figures")

@@ -31,7 +31,16 @@ def predict_member(
     """One member's SIC for every lead of every init date, written to ``out_path``; for a member
     whose training failed for good, a file that says so (``failed = 1``), left out by ``combine``.
     With ``expected_spec`` (the config's training spec), weights trained on another are refused."""
-    from floecast.train import MemberFailed, default_device, forecast, load_member
+    from floecast.train import (
+        DISTRIBUTIONAL,
+        MC_DROPOUT,
+        MemberFailed,
+        default_device,
+        ensemble_methods,
+        forecast,
+        load_member,
+        member_quantile,
+    )
 
     dates = pd.DatetimeIndex(init_dates)
     try:
@@ -42,8 +51,11 @@ def predict_member(
         return failed
     inputs = InputSpec.from_config(spec["channels"], spec["model"]["leads"])
     store = SampleStore.open(store_path, inputs, statistics, device=default_device())
+    methods = ensemble_methods(spec)
+    quantile = member_quantile(member, int(spec["train"]["members"])) if DISTRIBUTIONAL in methods else None
+    dropout_seed = int(spec["train"]["seed"]) + member if MC_DROPOUT in methods else None
     ds = member_dataset(
-        forecast(model, store, dates),
+        forecast(model, store, dates, quantile=quantile, dropout_seed=dropout_seed),
         dates,
         land=store.land,
         yc=store.yc,
