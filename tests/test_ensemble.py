@@ -18,7 +18,7 @@ from floecast.config import ConfigError, validate
 from floecast.dataset import SampleStore
 from floecast.model import INITIAL_SPREAD, UNet
 from floecast.predict import predict_member
-from floecast.train import bootstrap_years, forecast, gaussian_crps, member_quantile, train_member
+from floecast.train import bootstrap_years, forecast, gaussian_crps, ice_class_loss, member_quantile, train_member
 
 
 def test_gaussian_crps_by_hand() -> None:
@@ -33,6 +33,13 @@ def test_gaussian_crps_by_hand() -> None:
     spreads = torch.tensor([0.1, 0.15, 0.2, 0.25, 0.3])
     expected = [float(gaussian_crps(torch.zeros(()), s, outcomes).mean()) for s in spreads]
     assert int(np.argmin(expected)) == 2
+
+
+def test_ice_class_loss_by_hand() -> None:
+    # at the threshold the soft class is 1/2 whatever is observed: ln 2; 5 % SIC above it, logit 1:
+    # -ln(sigmoid(1)) = ln(1 + e^-1) = 0.313262 for observed ice, -ln(1 - sigmoid(1)) = 1.313262 for water
+    loss = ice_class_loss(torch.tensor([0.15, 0.15, 0.20, 0.20]), torch.tensor([1.0, 0.0, 0.5, 0.1]))
+    np.testing.assert_allclose(loss.numpy(), [math.log(2), math.log(2), 0.313262, 1.313262], atol=1e-5)
 
 
 def test_member_quantiles_are_equal_probability_slices() -> None:
@@ -89,10 +96,12 @@ def test_member_quantile_forecast_and_dropout_draws(tiny_data) -> None:
 
 
 def test_distributional_members_spread_about_their_forecast(tiny_data, tmp_path) -> None:
-    """Members trained with a spread head forecast the quantiles (k + 0.5) / n of their own distribution."""
+    """Members trained with a spread head (and the ice class term) forecast the quantiles (k + 0.5) / n of their own
+    distribution."""
     spec = copy.deepcopy(SPEC)
     spec["model"]["ensemble"] = {"methods": ["distributional", "bootstrap"]}
     spec["train"]["members"] = 3
+    spec["train"]["ice_class_weight"] = 1.0  # trains with the classification term too
     pretrain = sorted(tiny_data.store.glob("*.zarr"))
     meta = train_member(spec, 0, tiny_data.store, pretrain, tmp_path / "m0", threads=1)
     assert meta["ensemble_methods"] == ["distributional", "bootstrap"] and meta["bootstrap_years"] == [2003]

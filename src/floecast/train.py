@@ -32,6 +32,7 @@ from floecast import __version__
 from floecast.channels import InputSpec
 from floecast.dataset import SampleStore
 from floecast.io import atomic_path
+from floecast.metrics import ICE_THRESHOLD
 from floecast.model import UNet
 from floecast.store import store_parts
 
@@ -54,6 +55,7 @@ class TrainSettings:
     validate_years: tuple[int, int]
     lead_weight_halflife_days: float | None = None
     compile: bool = False
+    ice_class_weight: float = 0.0
     ensemble_methods: tuple[str, ...] = ()
 
     @classmethod
@@ -71,6 +73,7 @@ class TrainSettings:
             validate_years=tuple(spec["splits"]["validate"]),  # type: ignore[arg-type]
             lead_weight_halflife_days=train.get("lead_weight_halflife_days"),
             compile=bool(train.get("compile", False)),
+            ice_class_weight=float(train.get("ice_class_weight", 0.0)),
             ensemble_methods=ensemble_methods(spec),
         )
 
@@ -99,6 +102,16 @@ def bootstrap_years(dates: pd.DatetimeIndex, seed: int) -> tuple[pd.DatetimeInde
     years = sorted(set(dates.year))
     drawn = sorted(int(y) for y in np.random.default_rng([seed, 1]).choice(years, size=len(years), replace=True))
     return pd.DatetimeIndex(np.concatenate([dates[dates.year == year].values for year in drawn])), drawn
+
+
+ICE_CLASS_SOFTNESS = 0.05  # SIC: the width of the soft ice class's logistic about the 15 % threshold
+
+
+def ice_class_loss(forecast: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the observed ice class (SIC > 0.15) against the forecast's soft ice class
+    sigmoid((SIC - 0.15) / 0.05), per element."""
+    logits = (forecast - ICE_THRESHOLD) / ICE_CLASS_SOFTNESS
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, (observed > ICE_THRESHOLD).float(), reduction="none")
 
 
 def gaussian_crps(mean: torch.Tensor, spread: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
@@ -163,6 +176,7 @@ class Trainer:
     model: UNet
     device: torch.device
     leads: np.ndarray
+    ice_class_weight: float = 0.0
     compiled: torch.nn.Module | None = None
     timer: StepTimer = field(default_factory=StepTimer)
 
@@ -190,7 +204,8 @@ class Trainer:
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """MSE over active ocean cells outside the polar hole, weighted per lead; with a spread head, plus the
         Gaussian CRPS of the spread about the (detached) forecast, so the spread learns the forecast's error and
-        the forecast is trained as without it."""
+        the forecast is trained as without it; with ``ice_class_weight``, plus that times the ice class's
+        cross-entropy (:func:`ice_class_loss`)."""
         lead = torch.from_numpy(self.leads).to(self.device)[None, :, None, None]
         weights = batch["weights"] * lead
         if self.model.spread_head is None:
@@ -199,6 +214,8 @@ class Trainer:
         else:
             pred, spread = self.distribution(batch)
             error = (pred - batch["y"]) ** 2 + gaussian_crps(pred.detach(), spread, batch["y"])
+        if self.ice_class_weight:
+            error = error + self.ice_class_weight * ice_class_loss(pred, batch["y"])
         return (weights * error).sum() / batch["weights"].sum().clamp(min=1.0)
 
     def step(self, optimiser: torch.optim.Optimizer, store: SampleStore, dates: pd.DatetimeIndex) -> float:
@@ -329,7 +346,7 @@ def train_member(
     model = build_model(spec).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    trainer = Trainer(model, device, lead_weights(inputs.leads, settings.lead_weight_halflife_days))
+    trainer = Trainer(model, device, lead_weights(inputs.leads, settings.lead_weight_halflife_days), settings.ice_class_weight)
     if settings.compile and device.type == "cuda":
         trainer.compiled = torch.compile(model)
     obs = SampleStore.open(obs_store, inputs, statistics, device=device)
