@@ -126,7 +126,8 @@ def _date_set_rows(
         reference = metrics.brier_score(clim_all[pick], observed, mask)
         scored = {name: _ensemble_scores(r[:, pick], m[:, pick], observed, mask, area) for name, (r, m) in ensembles.items()}
         scored |= {name: _scores(values[pick], observed, mask, area) for name, values in deterministic.items()}
-        for name, scores in scored.items():
+        order = [name for name in scored if name not in BASELINES] + [name for name in BASELINES if name in scored]
+        for name, scores in ((name, scored[name]) for name in order):
             edge = edges[name][pick]
             rows.append(
                 {
