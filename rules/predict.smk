@@ -23,9 +23,12 @@ rule predict_member:
     params:
         # weights trained on another spec than the config's are refused, naming the setting
         spec=SPEC_JSON,
+        # the ensemble's size: a distributional member forecasts its quantile (k + 0.5) / n
+        members=len(MEMBERS),
     shell:
         "floecast predict --weights {input.weights} --store {input.store}"
         " --statistics {input.statistics} --member {wildcards.member}"
+        " --members {params.members}"
         " --date {wildcards.date} --spec {params.spec:q} --threads {threads}"
         " --out {output} > {log} 2>&1"
 
@@ -58,9 +61,12 @@ rule hindcast_member:
     params:
         stride=config["verify"]["stride_days"],
         spec=SPEC_JSON,
+        # the ensemble's size: a distributional member forecasts its quantile (k + 0.5) / n
+        members=len(MEMBERS),
     shell:
         "floecast predict --weights {input.weights} --store {input.store}"
         " --statistics {input.statistics} --member {wildcards.member}"
+        " --members {params.members}"
         " --split {wildcards.split} --stride {params.stride} --month-starts"
         " --spec {params.spec:q}"
         " --threads {threads} --out {output} > {log} 2>&1"

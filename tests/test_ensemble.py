@@ -106,14 +106,16 @@ def test_distributional_members_spread_about_their_forecast(tiny_data, tmp_path)
     meta = train_member(spec, 0, tiny_data.store, pretrain, tmp_path / "m0", threads=1)
     assert meta["ensemble_methods"] == ["distributional", "bootstrap"] and meta["bootstrap_years"] == [2003]
     dates = [pd.Timestamp("2004-03-01").date()]
+    weights = tmp_path / "m0" / "weights.pt"
     forecasts = [
-        predict_member(tmp_path / "m0" / "weights.pt", tiny_data.store, dates, tmp_path / f"f{k}.nc", k)["sic"].values
-        for k in range(3)
+        predict_member(weights, tiny_data.store, dates, tmp_path / f"f{k}.nc", k, members=3)["sic"].values for k in range(3)
     ]
     low, middle, high = forecasts
     ocean = np.isfinite(middle)
     assert (low[ocean] <= middle[ocean] + 1e-6).all() and (middle[ocean] <= high[ocean] + 1e-6).all()
     assert (high - low)[ocean].max() > 0.01
+    with pytest.raises(ValueError, match="needs the ensemble's size"):
+        predict_member(weights, tiny_data.store, dates, tmp_path / "f.nc", 3, members=3)
 
 
 def test_mc_dropout_needs_dropout() -> None:

@@ -288,7 +288,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
         candidates = store.init_dates(years)  # type: ignore[arg-type]
         chosen = hindcast_init_dates(candidates, args.stride, month_starts=args.month_starts)
         dates = [d.date() for d in pd.DatetimeIndex(chosen)]
-    predict_member(args.weights, args.store, dates, args.out, args.member, args.statistics, expected)
+    predict_member(args.weights, args.store, dates, args.out, args.member, args.statistics, expected, args.members)
     log.info("wrote %s (%d init dates)", args.out, len(dates))
 
 
@@ -635,6 +635,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", nargs="+", required=True, help="the store's yearly parts (<year>.zarr) or their folder")
     p.add_argument("--statistics", help="statistics.nc (default: data/store/<hemi>/statistics.nc beside the parts)")
     p.add_argument("--member", type=int, required=True)
+    p.add_argument(
+        "--members",
+        type=int,
+        help="the ensemble's size (train.members): member k of n forecasts the quantile (k + 0.5) / n of a "
+        "distributional member (model.ensemble.methods)",
+    )
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--date", type=_date, help="init date")
     group.add_argument("--split", choices=["validate", "test"], help="hindcast over this split's years")
