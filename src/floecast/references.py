@@ -46,6 +46,8 @@ class TrainingYears:
 
     @classmethod
     def open(cls, paths: str | Path | Sequence[str | Path], sic_clim: np.ndarray, years: Sequence[int]) -> TrainingYears:
+        if not years:
+            raise ValueError("the reference ensembles need the training years (statistics.nc: training_years)")
         dates, sic = read_sic(paths)
         missing = sorted(set(years) - set(dates.year))
         if missing:

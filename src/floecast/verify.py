@@ -93,6 +93,12 @@ def _ensemble_scores(
     return scores
 
 
+def _picked(raw: np.ndarray, members: np.ndarray, pick: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The raw and calibrated members of the dates picked; one array twice for an uncalibrated ensemble."""
+    raw_picked = raw[:, pick]
+    return raw_picked, raw_picked if members is raw else members[:, pick]
+
+
 def _ice_probability_clim(statistics: xr.Dataset, path: str | Path) -> np.ndarray:
     if "ice_probability_clim" not in statistics:
         raise KeyError(
@@ -124,7 +130,7 @@ def _date_set_rows(
     for month, pick in month_sets.items():
         observed, mask = observed_all[pick], mask_all[pick]
         reference = metrics.brier_score(clim_all[pick], observed, mask)
-        scored = {name: _ensemble_scores(r[:, pick], m[:, pick], observed, mask, area) for name, (r, m) in ensembles.items()}
+        scored = {name: _ensemble_scores(*_picked(r, m, pick), observed, mask, area) for name, (r, m) in ensembles.items()}
         scored |= {name: _scores(values[pick], observed, mask, area) for name, values in deterministic.items()}
         order = [name for name in scored if name not in BASELINES] + [name for name in BASELINES if name in scored]
         for name, scores in ((name, scored[name]) for name in order):
@@ -171,6 +177,8 @@ def scorecard(
     with xr.open_dataset(stats_path, engine="netcdf4") as stats:
         ice_clim = _ice_probability_clim(stats, stats_path)
         train_years = json.loads(stats.attrs.get("training_years", "[]"))
+    if train_store and not train_years:
+        raise KeyError(f"{stats_path}: no training_years attribute (the reference ensembles' members): rebuild the statistics")
     training = references.TrainingYears.open(train_store, store.sic_clim, train_years) if train_store else None
     factors = read_factors(spread, leads)
     bench = Seas5Hindcast(seas5) if seas5 else None
