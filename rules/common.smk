@@ -1,6 +1,7 @@
 # Shared helpers: config checks, paths and input functions (no rules here).
 import hashlib
 import json
+import re
 import shlex
 from pathlib import Path
 from types import SimpleNamespace
@@ -8,9 +9,12 @@ from types import SimpleNamespace
 import pandas as pd
 
 from floecast import layout
-from floecast.config import ConfigError, check, training_spec
+from floecast.config import ConfigError, check, resolve_today, sic_chain, training_spec
 
 try:
+    if config["date"] == "today":  # said once, before it becomes a plain date
+        _init, _why = resolve_today(config)
+        logger.info(f"date: today -> {_init} ({_why})")
     config.update(check(config))
 except ConfigError as err:
     raise WorkflowError(str(err))
@@ -51,6 +55,10 @@ CHANNELS_JSON = json.dumps(
     sort_keys=True,
 )
 THREADS = config["train"]["threads"]
+SIC_CHAIN = sic_chain(config)
+SIC_PRODUCTS = [p.name for p in SIC_CHAIN.products]
+CONSISTENCY = config["osisaf"]["consistency"]
+SIC_MAPPING = config["osisaf"]["mapping"]
 
 
 wildcard_constraints:
@@ -70,6 +78,10 @@ wildcard_constraints:
     cmor="|".join(CMIP6_NAMES.values()),
     quantity="|".join(CMIP6_NAMES),
     sic_source=config["sources"]["sic"],
+    product="|".join(re.escape(name) for name in SIC_PRODUCTS),
+    reference="|".join(re.escape(name) for name in SIC_PRODUCTS),
+    candidate="|".join(re.escape(name) for name in SIC_PRODUCTS),
+    month=r"\d{2}",
     atmos_source=config["sources"]["atmos"],
     cmip6_source=config["sources"]["cmip6"],
     seas5_source=config["sources"]["seas5"],
@@ -90,6 +102,8 @@ def bench_path(name):
 
 LOG_WILDCARDS = {
     "ingest_sic": ["sic_source", "hemi", "period"],
+    "ingest_sic_product": ["sic_source", "product", "hemi", "year", "month"],
+    "sic_consistency": ["hemi", "candidate", "reference"],
     "ingest_atmos": ["atmos_source", "variable", "hemi", "year"],
     "ingest_cmip6": ["cmip6_source", "cmip6_run", "cmor", "hemi"],
     "regrid_sic": ["hemi", "year"],
@@ -137,6 +151,159 @@ def last_day(wildcards):
     year, _, month = period.partition("/")
     end = (pd.Timestamp(f"{year}-{month or 12}-01") + pd.offsets.MonthEnd(1)).date()
     return min(end.isoformat(), DATA_END)
+
+
+def _chain_json(names):
+    """The osisaf section for these products and the products that replace them."""
+    keep = set(names)
+    for product in SIC_CHAIN.products:
+        current = product
+        while (
+            current.name in keep
+            and current.replaced_by
+            and current.replaced_by not in keep
+        ):
+            keep.add(current.replaced_by)
+            current = SIC_CHAIN.product(current.replaced_by)
+    products = [e for e in config["osisaf"]["products"] if e["name"] in keep]
+    return json.dumps(
+        {"servers": config["osisaf"]["servers"], "products": products}, sort_keys=True
+    )
+
+
+def chain_for(first, last):
+    """The chain's products serving days of first..last (ISO dates): a job's command and
+    params change only when a product of its own period changes."""
+    first, last = pd.Timestamp(first).date(), pd.Timestamp(last).date()
+    return _chain_json(p.name for p in SIC_CHAIN.products if p.overlaps(first, last))
+
+
+def period_chain(wildcards):
+    return chain_for(first_day(wildcards), last_day(wildcards))
+
+
+def year_chain(wildcards):
+    return chain_for(f"{wildcards.year}-01-01", f"{wildcards.year}-12-31")
+
+
+def full_chain():
+    return _chain_json(p.name for p in SIC_CHAIN.products)
+
+
+def product_chain(name):
+    return _chain_json([name])
+
+
+def product_chain_pair(*names):
+    return _chain_json(names)
+
+
+def replace_trigger(wildcards):
+    """The poll's note that a fast-track day of this period has its nominal file now."""
+    path = layout.POLL_REPLACE.format(**wildcards)
+    return [path] if os.path.exists(path) else []
+
+
+def overlap_first_day(wildcards):
+    start = f"{wildcards.year}-{wildcards.month}-01"
+    return max(start, CONSISTENCY["first_day"])
+
+
+def overlap_last_day(wildcards):
+    end = pd.Timestamp(f"{wildcards.year}-{wildcards.month}-01") + pd.offsets.MonthEnd(
+        1
+    )
+    return min(end.date().isoformat(), CONSISTENCY["last_day"])
+
+
+def product_manifests(role):
+    """An input function: the month manifests over the consistency overlap of the product
+    the job's ``role`` wildcard (reference or candidate) names."""
+
+    def manifests(wildcards):
+        months = pd.period_range(
+            CONSISTENCY["first_day"], CONSISTENCY["last_day"], freq="M"
+        )
+        return [
+            layout.RAW_SIC_PRODUCT.format(
+                sic_source=config["sources"]["sic"],
+                product=getattr(wildcards, role),
+                hemi=wildcards.hemi,
+                year=m.year,
+                month=f"{m.month:02d}",
+            )
+            for m in months
+        ]
+
+    return manifests
+
+
+def mapping_file(hemi):
+    return layout.SIC_MAPPING.format(
+        hemi=hemi,
+        candidate=CONSISTENCY["candidate"],
+        reference=CONSISTENCY["reference"],
+    )
+
+
+def sic_mapping(wildcards):
+    """The quantile mapping, for the years some product it applies to serves (osisaf.mapping)."""
+    if not SIC_MAPPING["enabled"]:
+        return []
+    first, last = (
+        pd.Timestamp(f"{wildcards.year}-01-01").date(),
+        pd.Timestamp(f"{wildcards.year}-12-31").date(),
+    )
+    mapped = [SIC_CHAIN.product(name) for name in SIC_MAPPING["apply_to"]]
+    if not any(p.overlaps(first, last) for p in mapped):
+        return []
+    return [mapping_file(wildcards.hemi)]
+
+
+def mapping_args(wildcards, input):
+    if not input.get("mapping"):
+        return ""
+    return f"--mapping {input.mapping} --map-products " + " ".join(
+        SIC_MAPPING["apply_to"]
+    )
+
+
+def _forecast_input_days(wildcards):
+    init = pd.Timestamp(wildcards.date)
+    return pd.date_range(init - pd.Timedelta(days=MAX_LAG), init - pd.Timedelta(days=1))
+
+
+def forecast_sic_manifests(wildcards):
+    """The raw SIC manifests of a forecast's input days (the newest day's product goes into the file)."""
+    days = _forecast_input_days(wildcards)
+    if SIC_JOBS_PER_YEAR == 1:
+        periods = {f"{d.year}" for d in days}
+    else:
+        periods = {f"{d.year}/{d.month:02d}" for d in days}
+    return [
+        layout.RAW_SIC.format(
+            sic_source=config["sources"]["sic"], hemi=wildcards.hemi, period=period
+        )
+        for period in sorted(periods)
+    ]
+
+
+def forecast_atmos_raw(wildcards):
+    """The raw atmospheric files of a forecast's newest input day (ERA5, ERA5T or HRES)."""
+    year = _forecast_input_days(wildcards)[-1].year
+    return [
+        layout.RAW_ATMOS.format(
+            atmos_source=config["sources"]["atmos"],
+            variable=v,
+            hemi=wildcards.hemi,
+            year=year,
+        )
+        for v in ATMOS_VARIABLES
+    ]
+
+
+def atmos_raw_args(wildcards, input):
+    return " ".join(f"{v}={path}" for v, path in zip(ATMOS_VARIABLES, input.atmos_raw))
 
 
 # Downloads are fetched a month per job, so a failure loses little; the synthetic

@@ -92,12 +92,13 @@ rule check_data:
     params:
         coarsen=COARSEN,
         bad_days=config["osisaf"]["known_bad_days"],
+        chain=lambda w: full_chain(),
         checks=" ".join(
             f"--{key.replace('_', '-')} {value}"
             for key, value in config["checks"].items()
         ),
     shell:
         "floecast check-data --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"
-        " --raw {input.raw} --interim {input.interim} --store {input.store}"
+        " --raw {input.raw} --interim {input.interim} --store {input.store} --chain {params.chain:q}"
         " --known-bad-days {params.bad_days} {params.checks} --csv {output.csv}"
         " --plot {output.plot} --propose {output.propose} > {log} 2>&1"

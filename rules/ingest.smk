@@ -2,6 +2,10 @@
 
 
 rule ingest_sic:
+    input:
+        # written by `floecast poll` when the nominal file of a fast-track day of this
+        # period has appeared: the job runs again and replaces it
+        replace_trigger,
     output:
         # a manifest written last; the files lie in the folder of the same name, which a
         # re-run keeps, so nothing valid is fetched twice
@@ -22,12 +26,42 @@ rule ingest_sic:
         last_day=last_day,
         coarsen=COARSEN,
         seed=config["synthetic"]["seed"],
-        base_url=config["osisaf"]["base_url"],
+        chain=period_chain,
         bad_days=config["osisaf"]["known_bad_days"],
     shell:
         "floecast ingest sic --source {wildcards.sic_source} --hemisphere {wildcards.hemi}"
         " --coarsen {params.coarsen} {params.period} --first-day {params.first_day}"
-        " --last-day {params.last_day} --seed {params.seed} --base-url {params.base_url}"
+        " --last-day {params.last_day} --seed {params.seed} --chain {params.chain:q}"
+        " --known-bad-days {params.bad_days} --out {output} > {log} 2>&1"
+
+
+# One product over the overlap of the consistency report, whichever product serves those
+# days in the chain (OSI-438 beside OSI-430-a in 2021-2025).
+rule ingest_sic_product:
+    output:
+        layout.RAW_SIC_PRODUCT,
+    log:
+        log_path("ingest_sic_product"),
+    benchmark:
+        bench_path("ingest_sic_product")
+    retries: 2
+    conda:
+        "../envs/ingest.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    params:
+        first_day=overlap_first_day,
+        last_day=overlap_last_day,
+        coarsen=COARSEN,
+        seed=config["synthetic"]["seed"],
+        chain=lambda w: product_chain(w.product),
+        bad_days=config["osisaf"]["known_bad_days"],
+    shell:
+        "floecast ingest sic --source {wildcards.sic_source} --hemisphere {wildcards.hemi}"
+        " --coarsen {params.coarsen} --year {wildcards.year} --month {wildcards.month}"
+        " --first-day {params.first_day} --last-day {params.last_day} --seed {params.seed}"
+        " --product {wildcards.product} --chain {params.chain:q}"
         " --known-bad-days {params.bad_days} --out {output} > {log} 2>&1"
 
 

@@ -4,7 +4,9 @@
 rule predict_member:
     input:
         weights=layout.MEMBER_WEIGHTS,
-        store=forecast_store,
+        # ancient: a forecast already issued is not made again when a store part it read
+        # is rebuilt later (a fast-track day replaced): force it to reissue (runbook)
+        store=ancient(forecast_store),
         statistics=layout.STATISTICS,
     output:
         layout.MEMBER_FORECAST,
@@ -99,9 +101,12 @@ rule calibrate_spread:
 rule combine_forecast:
     input:
         members=lambda w: expand(layout.MEMBER_FORECAST, member=MEMBERS, **w),
-        store=forecast_store,
+        store=ancient(forecast_store),
         statistics=layout.STATISTICS,
         spread=layout.SPREAD,
+        # what served the newest input days is recorded in the file
+        sic_manifests=ancient(forecast_sic_manifests),
+        atmos_raw=ancient(forecast_atmos_raw),
     output:
         # update: Snakemake neither removes the forecast before a re-run nor keeps a failed
         # re-run's: the previous forecast stays in place until a new one is complete
@@ -120,6 +125,8 @@ rule combine_forecast:
         members=config["train"]["members"],
         quorum=config["train"]["quorum"],
         spec_sha256=SPEC_SHA256,
+        atmos=atmos_raw_args,
+        sources=json.dumps(config["sources"], sort_keys=True),
         metadata=" ".join(
             f"--metadata {shlex.quote(f'{k}={v}')}"
             for k, v in config["publish"]["metadata"].items()
@@ -130,4 +137,5 @@ rule combine_forecast:
         " --statistics {input.statistics} --run {wildcards.run}"
         " --spread {input.spread} --members-expected {params.members}"
         " --quorum {params.quorum} --config-hash {params.spec_sha256} {params.metadata}"
-        " --out {output} > {log} 2>&1"
+        " --sic-manifests {input.sic_manifests} --atmos-raw {params.atmos}"
+        " --sources {params.sources:q} --out {output} > {log} 2>&1"

@@ -3,7 +3,8 @@
 
 rule regrid_sic:
     input:
-        raw_sic,
+        raw=raw_sic,
+        mapping=sic_mapping,
     output:
         layout.fill(layout.INTERIM_OBS, variable="sic"),
     log:
@@ -17,9 +18,12 @@ rule regrid_sic:
         runtime=30,
     params:
         coarsen=COARSEN,
+        chain=year_chain,
+        mapping=mapping_args,
     shell:
         "floecast regrid sic --hemisphere {wildcards.hemi} --coarsen {params.coarsen}"
-        " --raw {input} --out {output} > {log} 2>&1"
+        " --raw {input.raw} --chain {params.chain:q} {params.mapping}"
+        " --out {output} > {log} 2>&1"
 
 
 rule regrid_atmos:
@@ -70,6 +74,43 @@ rule regrid_cmip6:
         "floecast regrid {wildcards.quantity} --cmip6 --hemisphere {wildcards.hemi}"
         " --coarsen {params.coarsen} --raw {input.raw} {params.partner}"
         " --weights-cache {params.weights} --out {output} > {log} 2>&1"
+
+
+# Not a default target: the newer SIC product against the record the model was trained
+# on (osisaf.consistency), and the per-month mapping regrid_sic applies (osisaf.mapping).
+rule sic_consistency:
+    input:
+        reference=product_manifests("reference"),
+        candidate=product_manifests("candidate"),
+    output:
+        table=layout.SIC_CONSISTENCY_TABLE,
+        plot=report(
+            layout.SIC_CONSISTENCY_PLOT,
+            caption="../report/sic_consistency.rst",
+            category="Inputs",
+            labels={"figure": "SIC consistency", "hemisphere": "{hemi}"},
+        ),
+        mapping=layout.SIC_MAPPING,
+    log:
+        log_path("sic_consistency"),
+    benchmark:
+        bench_path("sic_consistency")
+    conda:
+        "../envs/predict.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        first_day=CONSISTENCY["first_day"],
+        last_day=CONSISTENCY["last_day"],
+        chain=lambda w: product_chain_pair(w.reference, w.candidate),
+    shell:
+        "floecast sic-consistency --hemisphere {wildcards.hemi} --chain {params.chain:q}"
+        " --reference {wildcards.reference} --candidate {wildcards.candidate}"
+        " --reference-raw {input.reference} --candidate-raw {input.candidate}"
+        " --first-day {params.first_day} --last-day {params.last_day}"
+        " --table {output.table} --plot {output.plot} --mapping {output.mapping}"
+        " > {log} 2>&1"
 
 
 rule fit_statistics:

@@ -152,10 +152,14 @@ def test_missing_and_duplicated_days(data: dict) -> None:
     gone = raw_file(data, DAY)
     twin = raw_file(data, DAY + dt.timedelta(days=1))
     gone.unlink()  # lost, and not listed as missing by the provider
-    shutil.copy(twin, twin.with_name(twin.name.replace("cdr-v3p0", "icdr-v3p0")))  # two products for one day
+    shutil.copy(twin, twin.with_name(twin.name.replace("cdr-v3p1", "icdr-v3p0")))  # two products for one day
+    stray = twin.with_name(twin.name.replace("cdr-v3p1", "cdr-v9p9"))
+    shutil.copy(twin, stray)  # a file of no product of the SIC chain
     found = errors(run(data))
     assert ("raw", "missing_day", DAY) in found
     assert ("raw", "duplicated_day", DAY + dt.timedelta(days=1)) in found
+    assert ("raw", "unknown_product", DAY + dt.timedelta(days=1)) in found
+    stray.unlink()
 
     with xr.open_dataset(data["interim"][0]) as ds:
         shorter = ds.load().isel(time=pd.DatetimeIndex(ds["time"].values).date != DAY)

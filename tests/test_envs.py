@@ -94,10 +94,14 @@ ON_REQUEST = (
 
 @pytest.fixture(scope="module")
 def tiny_in_envs(conda_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> CondaRun:
-    """The tiny workflow, its egress to a local folder, its exports, films and data check."""
+    """The tiny workflow, its egress to a local folder, its exports, films and data check, and the SIC
+    consistency report (over one month: its ingest_sic_product and sic_consistency jobs)."""
     workdir = tmp_path_factory.mktemp("tiny_conda")
     store = workdir / "published"
-    return run_in_envs(conda_bin, workdir, "all", *ON_REQUEST, "--config", f"egress={{'url': 'file://{store}'}}")
+    consistency = "results/north/sic_consistency/OSI-438_vs_OSI-430-a.csv"
+    overlap = "osisaf={'consistency': {'first_day': '2006-01-01', 'last_day': '2006-01-31'}}"
+    egress = f"egress={{'url': 'file://{store}'}}"
+    return run_in_envs(conda_bin, workdir, "all", *ON_REQUEST, consistency, "--config", egress, overlap)
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,8 @@ from floecast.io import DiskFullError
 from floecast.preprocess import ATMOS_VARIABLES, regrid_sic_year
 from floecast.sources import era5
 from floecast.sources.era5 import CdsRequestError, era5t_days, fetch_era5_month, fetch_era5_months, make_cds_client
-from floecast.sources.osisaf import fetch_osisaf_period, osisaf_filename, osisaf_url, read_osisaf_file, write_osisaf_file
+from floecast.sources.osisaf import fetch_sic_period, osisaf_filename, osisaf_url, read_osisaf_file, write_osisaf_file
+from floecast.sources.sicchain import SicChain
 from floecast.store import build_year_store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,9 +110,9 @@ def test_a_download_killed_mid_transfer_leaves_no_file_under_the_final_name(tmp_
         out = tmp_path / "raw"
         code = (
             "import datetime as dt, sys; from floecast.grid import Ease2Grid; "
-            "from floecast.sources.osisaf import fetch_osisaf_period; "
-            "fetch_osisaf_period(sys.argv[1], Ease2Grid('north', 24), dt.date(2021, 1, 10), dt.date(2021, 1, 10), sys.argv[2], "
-            "retries=0, backoff=0.0, timeout=(5.0, 60.0))"
+            "from floecast.sources.osisaf import fetch_sic_period; from floecast.sources.sicchain import SicChain; "
+            "fetch_sic_period(SicChain.default().with_servers({'thredds': sys.argv[1]}), 'north', dt.date(2021, 1, 10), "
+            "dt.date(2021, 1, 10), sys.argv[2], grid=Ease2Grid('north', 24), retries=0, backoff=0.0, timeout=(5.0, 60.0))"
         )
         proc = subprocess.Popen([sys.executable, "-c", code, server.base_url, str(out)], env=PYTHON_ENV)
         try:
@@ -133,8 +134,9 @@ def test_a_download_killed_mid_transfer_leaves_no_file_under_the_final_name(tmp_
         assert (out / part).stat().st_size < server.served.stat().st_size  # what the dead process had written
 
         server.hold = False  # the next run
-        counts = fetch_osisaf_period(server.base_url, grid, day, day, out, retries=0, backoff=0.0)
-        assert counts == {"fetched": 1, "skipped": 0, "missing": 0}
+        chain = SicChain.default().with_servers({"thredds": server.base_url})
+        counts = fetch_sic_period(chain, "north", day, day, out, grid=grid, retries=0, backoff=0.0).counts
+        assert counts == {"fetched": 1, "skipped": 0, "missing": 0, "replaced": 0}
         assert (out / name).read_bytes() == server.served.read_bytes()
         ds = regrid_sic_year(out, tmp_path / "sic.nc", grid)  # reads day files only, never the .part
         assert ds.sizes["time"] == 1 and int(ds["filled"].sum()) == 0
@@ -435,8 +437,16 @@ def test_no_space_left_on_a_small_tmpfs_keeps_the_previous_version(tiny_data, tm
 # ------------------------------------------------------------------ two runs for the same date
 
 
-FAKE_FLOECAST = '#!/bin/sh\necho "floecast $*" >> "$FAKE_CALLS"\nexit 0\n'  # poll: every input is there
-FAKE_SNAKEMAKE = '#!/bin/sh\necho start >> "$FAKE_CALLS"\nsleep "${FAKE_SLEEP:-0}"\necho end >> "$FAKE_CALLS"\n'
+# `floecast today` says the date; poll: every input is there, the newest init date is yesterday
+FAKE_FLOECAST = """#!/bin/sh
+echo "floecast $*" >> "$FAKE_CALLS"
+case "$1" in
+  today) echo 2026-11-25 ;;
+  poll) mkdir -p data/poll && printf '{\\n  "target_date": "2026-11-24",\\n  "ready": true\\n}\\n' > data/poll/state.json ;;
+esac
+exit 0
+"""
+FAKE_SNAKEMAKE = '#!/bin/sh\necho "start $*" >> "$FAKE_CALLS"\nsleep "${FAKE_SLEEP:-0}"\necho end >> "$FAKE_CALLS"\n'
 
 
 def test_a_second_daily_run_while_the_first_runs_exits_75_without_running(tmp_path: Path) -> None:
@@ -464,8 +474,9 @@ def test_a_second_daily_run_while_the_first_runs_exits_75_without_running(tmp_pa
         assert second.returncode == 75
         assert "another daily run holds data/poll/daily-run.lock" in second.stderr
         assert calls.read_text().splitlines() == [
-            f"floecast poll --config config/config.yaml --date {_today()} --state data/poll/state.json",
-            "start",
+            "floecast today",
+            "floecast poll --config config/config.yaml --state data/poll/state.json",
+            "start --configfile config/config.yaml --profile profiles/default --config date=2026-11-24",
         ]
     finally:
         first.wait(timeout=60)
@@ -473,11 +484,7 @@ def test_a_second_daily_run_while_the_first_runs_exits_75_without_running(tmp_pa
     assert calls.read_text().splitlines()[-1] == "end"
     third = subprocess.run(script, env=dict(env, FAKE_SLEEP="0"), capture_output=True, text=True, timeout=30)
     assert third.returncode == 0, third.stderr
-    assert calls.read_text().splitlines().count("start") == 2
-
-
-def _today() -> str:
-    return dt.datetime.now(dt.UTC).date().isoformat()
+    assert sum(line.startswith("start") for line in calls.read_text().splitlines()) == 2
 
 
 SLOW_SNAKEFILE = """\
@@ -485,8 +492,8 @@ rule slow:
     output:
         "done.txt",
     shell:
-        "sleep 4 && echo first > {output}"
-"""
+        "for i in $(seq 600); do [ -e release ] && break; sleep 0.1; done; echo first > {output}"
+"""  # it holds the lock until the test releases it (at most a minute), however slow the machine
 
 
 def test_a_second_snakemake_on_the_same_directory_is_refused(tmp_path: Path) -> None:
@@ -502,7 +509,10 @@ def test_a_second_snakemake_on_the_same_directory_is_refused(tmp_path: Path) -> 
         while not (locks.is_dir() and any(locks.iterdir())):
             assert first.poll() is None and time.monotonic() < deadline, first.communicate()
             time.sleep(0.05)
-        second = subprocess.run(cmd, env=PYTHON_ENV, capture_output=True, text=True, timeout=120)
+        try:
+            second = subprocess.run(cmd, env=PYTHON_ENV, capture_output=True, text=True, timeout=120)
+        finally:
+            (tmp_path / "release").touch()
         assert second.returncode != 0
         text = second.stdout + second.stderr
         assert "LockException" in text and "Directory cannot be locked" in text

@@ -24,14 +24,13 @@ from floecast.preprocess import regrid_sic_year
 from floecast.sources import http
 from floecast.sources.osisaf import (
     STATUS_LAND,
-    THREDDS_BASE,
-    fetch_osisaf_period,
+    fetch_sic_period,
     osisaf_filename,
-    osisaf_url,
     read_osisaf_file,
     validate_osisaf_file,
     write_osisaf_file,
 )
+from floecast.sources.sicchain import SicChain
 from floecast.sources.synthetic import idealised_land
 
 SMALL = Ease2Grid("north", 24)  # 18 x 18
@@ -51,8 +50,16 @@ def server(tmp_path: Path) -> Iterator[ThreddsServer]:
 
 
 def rel(grid: Ease2Grid, day: dt.date) -> str:
-    """The path of one day's file below the fileServer base."""
-    return osisaf_url("", grid.hemisphere, day).lstrip("/")
+    """The path of one day's file (of the product serving it) below the fileServer base."""
+    chain = SicChain.default()
+    return chain.nominal(day).url_for({"thredds": "", "ftp": ""}, grid.hemisphere, day).lstrip("/")
+
+
+def fetch(server: ThreddsServer, grid: Ease2Grid, first: dt.date, last: dt.date, out: Path, **options) -> dict[str, int]:
+    """The default chain's days from the local fileServer, checked against ``grid``; the counts."""
+    chain = SicChain.default().with_servers({"thredds": server.base_url})
+    result = fetch_sic_period(chain, grid.hemisphere, first, last, out, grid=grid, **options)
+    return {key: n for key, n in result.counts.items() if key != "replaced"}
 
 
 def sic_field(grid: Ease2Grid, day: dt.date) -> np.ndarray:
@@ -94,18 +101,30 @@ def leftovers(out_dir: Path) -> list[str]:
 # ---------------------------------------------------------------- URLs
 
 
-def test_urls_follow_the_thredds_layout_across_the_cdr_icdr_switch() -> None:
-    assert osisaf_url(THREDDS_BASE, "north", dt.date(2020, 12, 31)) == (
+def test_urls_follow_the_product_chain_across_the_cdr_icdr_switch() -> None:
+    chain = SicChain.default()
+
+    def url(hemisphere: str, day: dt.date) -> str:
+        return chain.nominal(day).url_for(chain.servers, hemisphere, day)
+
+    assert url("north", dt.date(2020, 12, 31)) == (
         "https://thredds.met.no/thredds/fileServer/osisaf/met.no/reprocessed/ice/"
-        "conc_450a_files/2020/12/ice_conc_nh_ease2-250_cdr-v3p0_202012311200.nc"
+        "conc_450a1_files/2020/12/ice_conc_nh_ease2-250_cdr-v3p1_202012311200.nc"
     )
-    assert osisaf_url(THREDDS_BASE + "/", "south", dt.date(2021, 1, 1)) == (
+    assert url("south", dt.date(2021, 1, 1)) == (
         "https://thredds.met.no/thredds/fileServer/osisaf/met.no/reprocessed/ice/"
         "conc_cra_files/2021/01/ice_conc_sh_ease2-250_icdr-v3p0_202101011200.nc"
     )
-    assert osisaf_url("http://h/x", "north", dt.date(1987, 3, 4)).endswith(
-        "/conc_450a_files/1987/03/ice_conc_nh_ease2-250_cdr-v3p0_198703041200.nc"
+    assert url("north", dt.date(2025, 10, 17)) == (
+        "https://thredds.met.no/thredds/fileServer/osisaf/met.no/reprocessed/ice/"
+        "conc_438_files/2025/10/ice_conc_nh_ease2-250_icdr-v3p0-amsr_202510171200.nc"
     )
+    fast = chain.product("OSI-438-fast-track")
+    assert fast.url_for(chain.servers, "north", dt.date(2026, 1, 5)) == (
+        "ftp://osisaf.met.no/reprocessed/ice/conc-cont-reproc-amsr/v3p0/2026/01/"
+        "ice_conc_nh_ease2-250_icdrft-v3p0-amsr_202601051200.nc"
+    )
+    assert url("north", dt.date(1987, 3, 4)).endswith("/conc_450a1_files/1987/03/ice_conc_nh_ease2-250_cdr-v3p1_198703041200.nc")
 
 
 # ---------------------------------------------------------------- end to end
@@ -118,14 +137,14 @@ def test_full_grid_days_across_cdr_and_icdr_are_fetched_with_real_names(server: 
         publish(server, grid, day)
     out = tmp_path / "raw"
 
-    counts = fetch_osisaf_period(server.base_url, grid, period[0], period[-1], out, **FAST)
+    counts = fetch(server, grid, period[0], period[-1], out, **FAST)
 
     assert counts == {"fetched": 4, "skipped": 0, "missing": 0}
     assert sorted(server.counts) == [
-        "conc_450a_files/2020/12/ice_conc_nh_ease2-250_cdr-v3p0_202012301200.nc",
-        "conc_450a_files/2020/12/ice_conc_nh_ease2-250_cdr-v3p0_202012311200.nc",
-        "conc_cra_files/2021/01/ice_conc_nh_ease2-250_icdr-v3p0_202101011200.nc",
-        "conc_cra_files/2021/01/ice_conc_nh_ease2-250_icdr-v3p0_202101021200.nc",
+        "reprocessed/ice/conc_450a1_files/2020/12/ice_conc_nh_ease2-250_cdr-v3p1_202012301200.nc",
+        "reprocessed/ice/conc_450a1_files/2020/12/ice_conc_nh_ease2-250_cdr-v3p1_202012311200.nc",
+        "reprocessed/ice/conc_cra_files/2021/01/ice_conc_nh_ease2-250_icdr-v3p0_202101011200.nc",
+        "reprocessed/ice/conc_cra_files/2021/01/ice_conc_nh_ease2-250_icdr-v3p0_202101021200.nc",
     ]
     assert sorted(p.name for p in out.glob("ice_conc_*.nc")) == [osisaf_filename("north", d) for d in period]
     assert missing_json(out) == []
@@ -135,9 +154,9 @@ def test_full_grid_days_across_cdr_and_icdr_are_fetched_with_real_names(server: 
         assert sic.shape == flag.shape == (432, 432)
         np.testing.assert_allclose(sic, sic_field(grid, day), atol=6e-5)
         with netCDF4.Dataset(out / osisaf_filename("north", day)) as nc:
-            assert nc.product_id == ("OSI-450-a" if day.year == 2020 else "OSI-430-a")
+            assert nc.product_id == ("OSI-450-a1" if day.year == 2020 else "OSI-430-a")
 
-    again = fetch_osisaf_period(server.base_url, grid, period[0], period[-1], out, **FAST)
+    again = fetch(server, grid, period[0], period[-1], out, **FAST)
     assert again == {"fetched": 0, "skipped": 4, "missing": 0}
     assert all(n == 1 for n in server.counts.values()) and server.total_requests() == 4
 
@@ -149,10 +168,10 @@ def test_a_day_the_provider_lacks_is_recorded_and_later_filled_in_time(server: T
             publish(server, SMALL, day)
     out = tmp_path / "raw"
 
-    counts = fetch_osisaf_period(server.base_url, SMALL, period[0], period[-1], out, **FAST)
+    counts = fetch(server, SMALL, period[0], period[-1], out, **FAST)
 
     assert counts == {"fetched": 4, "skipped": 0, "missing": 1}
-    assert missing_json(out) == [{"date": "2020-12-31", "reason": "not on the server (HTTP 404)"}]
+    assert missing_json(out) == [{"date": "2020-12-31", "reason": "OSI-450-a1: not on the server (HTTP 404)"}]
     assert server.requests_for(rel(SMALL, dt.date(2020, 12, 31))) == 1  # a 404 is not retried
     ds = regrid_sic_year(out, tmp_path / "interim.nc", SMALL)
     assert [str(t)[:10] for t in ds.time.values] == [d.isoformat() for d in period]
@@ -163,7 +182,7 @@ def test_a_day_the_provider_lacks_is_recorded_and_later_filled_in_time(server: T
 
     # the day appears later: the next run fetches only it and clears it from missing.json
     publish(server, SMALL, dt.date(2020, 12, 31))
-    counts = fetch_osisaf_period(server.base_url, SMALL, period[0], period[-1], out, **FAST)
+    counts = fetch(server, SMALL, period[0], period[-1], out, **FAST)
     assert counts == {"fetched": 1, "skipped": 4, "missing": 0}
     assert missing_json(out) == []
 
@@ -173,10 +192,10 @@ def test_a_second_run_fetches_nothing(server: ThreddsServer, tmp_path: Path) -> 
     for day in period[:-1]:
         publish(server, SMALL, day)  # the newest day is not published yet
     out = tmp_path / "raw"
-    first = fetch_osisaf_period(server.base_url, SMALL, period[0], period[-1], out, **FAST)
+    first = fetch(server, SMALL, period[0], period[-1], out, **FAST)
     before = dict(server.counts)
 
-    second = fetch_osisaf_period(server.base_url, SMALL, period[0], period[-1], out, **FAST)
+    second = fetch(server, SMALL, period[0], period[-1], out, **FAST)
 
     assert first == {"fetched": 5, "skipped": 0, "missing": 1}
     assert second == {"fetched": 0, "skipped": 5, "missing": 1}
@@ -188,13 +207,11 @@ def test_a_second_run_fetches_nothing(server: ThreddsServer, tmp_path: Path) -> 
 def test_missing_json_keeps_other_periods(server: ThreddsServer, tmp_path: Path) -> None:
     out = tmp_path / "raw"
     publish(server, SMALL, dt.date(2021, 3, 2))
-    fetch_osisaf_period(server.base_url, SMALL, dt.date(2021, 3, 1), dt.date(2021, 3, 2), out, **FAST)
-    fetch_osisaf_period(
-        server.base_url, SMALL, dt.date(2021, 3, 3), dt.date(2021, 3, 4), out, known_bad_days=["2021-03-04"], **FAST
-    )
+    fetch(server, SMALL, dt.date(2021, 3, 1), dt.date(2021, 3, 2), out, **FAST)
+    fetch(server, SMALL, dt.date(2021, 3, 3), dt.date(2021, 3, 4), out, known_bad_days=["2021-03-04"], **FAST)
     assert missing_json(out) == [
-        {"date": "2021-03-01", "reason": "not on the server (HTTP 404)"},
-        {"date": "2021-03-03", "reason": "not on the server (HTTP 404)"},
+        {"date": "2021-03-01", "reason": "OSI-430-a: not on the server (HTTP 404)"},
+        {"date": "2021-03-03", "reason": "OSI-430-a: not on the server (HTTP 404)"},
         {"date": "2021-03-04", "reason": "known bad day (config), not requested"},
     ]
 
@@ -208,7 +225,7 @@ def test_known_bad_days_are_not_requested_and_an_old_copy_is_moved_aside(server:
     out.mkdir()
     (out / osisaf_filename("north", bad)).write_bytes(server.path(rel(SMALL, bad)).read_bytes())  # fetched before it was listed
 
-    counts = fetch_osisaf_period(server.base_url, SMALL, period[0], period[-1], out, known_bad_days=[bad], **FAST)
+    counts = fetch(server, SMALL, period[0], period[-1], out, known_bad_days=[bad], **FAST)
 
     assert counts == {"fetched": 2, "skipped": 0, "missing": 1}
     assert server.requests_for(rel(SMALL, bad)) == 0
@@ -232,7 +249,7 @@ def test_transient_answers_are_retried_with_backoff(
     server.fail(rel(SMALL, day), "status", times=2, status=status, retry_after=retry_after)
     out = tmp_path / "raw"
 
-    counts = fetch_osisaf_period(server.base_url, SMALL, day, day, out, retries=3, backoff=0.5, timeout=5.0)
+    counts = fetch(server, SMALL, day, day, out, retries=3, backoff=0.5, timeout=5.0)
 
     assert counts == {"fetched": 1, "skipped": 0, "missing": 0}
     assert server.requests_for(rel(SMALL, day)) == 3
@@ -246,7 +263,7 @@ def test_retries_are_bounded_and_leave_nothing(server: ThreddsServer, tmp_path: 
     server.fail(rel(SMALL, day), "status", times=None, status=503, retry_after="0")
     out = tmp_path / "raw"
     with pytest.raises(http.DownloadError, match=r"gave up after 3 attempts; last error: HTTP 503") as info:
-        fetch_osisaf_period(server.base_url, SMALL, day, day, out, retries=2, backoff=0.0)
+        fetch(server, SMALL, day, day, out, retries=2, backoff=0.0)
     assert info.value.status == 503
     assert server.url(rel(SMALL, day)) in str(info.value)
     assert server.requests_for(rel(SMALL, day)) == 3
@@ -304,7 +321,7 @@ def test_a_permanent_403_stops_with_a_message_naming_the_url(server: ThreddsServ
     server.fail(rel(SMALL, period[1]), "status", times=None, status=403)
     out = tmp_path / "raw"
     with pytest.raises(http.DownloadError) as info:
-        fetch_osisaf_period(server.base_url, SMALL, period[0], period[-1], out, **FAST)
+        fetch(server, SMALL, period[0], period[-1], out, **FAST)
     message = str(info.value)
     assert server.url(rel(SMALL, period[1])) in message
     assert "HTTP 403" in message and "not retried" in message
@@ -393,7 +410,7 @@ def test_an_invalid_delivery_is_rejected_with_a_reason_and_treated_as_missing(
     make_bad(server, period[1])
     out = tmp_path / "raw"
 
-    counts = fetch_osisaf_period(server.base_url, SMALL, period[0], period[-1], out, **FAST)
+    counts = fetch(server, SMALL, period[0], period[-1], out, **FAST)
 
     name = osisaf_filename("north", period[1])
     assert counts == {"fetched": 2, "skipped": 0, "missing": 1}
@@ -404,7 +421,7 @@ def test_an_invalid_delivery_is_rejected_with_a_reason_and_treated_as_missing(
     assert reason in note and f"url: {server.url(rel(SMALL, period[1]))}" in note
     [entry] = missing_json(out)
     assert entry["date"] == period[1].isoformat()
-    assert entry["reason"].startswith("invalid file, moved to rejected/") and reason in entry["reason"]
+    assert entry["reason"].startswith("OSI-430-a: invalid file, moved to rejected/") and reason in entry["reason"]
     ds = regrid_sic_year(out, tmp_path / "interim.nc", SMALL)
     assert ds["filled"].values.tolist() == [0, 1, 0]
 
@@ -415,7 +432,7 @@ def test_an_invalid_existing_file_is_moved_aside_and_fetched_again(server: Thred
     out = tmp_path / "raw"
     out.mkdir()
     (out / osisaf_filename("north", day)).write_bytes(_truncated(source))
-    counts = fetch_osisaf_period(server.base_url, SMALL, day, day, out, **FAST)
+    counts = fetch(server, SMALL, day, day, out, **FAST)
     assert counts == {"fetched": 1, "skipped": 0, "missing": 0}
     assert (out / osisaf_filename("north", day)).read_bytes() == source.read_bytes()
     assert "existing file failed validation" in (out / "rejected" / f"{osisaf_filename('north', day)}.reason.txt").read_text()
@@ -485,7 +502,7 @@ def test_fetched_files_open_with_xarray_as_percent(server: ThreddsServer, tmp_pa
     day = dt.date(2021, 1, 10)
     publish(server, SMALL, day)
     out = tmp_path / "raw"
-    fetch_osisaf_period(server.base_url, SMALL, day, day, out, **FAST)
+    fetch(server, SMALL, day, day, out, **FAST)
     with xr.open_dataset(out / osisaf_filename("north", day)) as ds:
         assert ds["ice_conc"].attrs["units"] == "%"
         np.testing.assert_allclose(ds["ice_conc"].values[0] / 100.0, sic_field(SMALL, day), atol=6e-5)

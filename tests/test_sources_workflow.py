@@ -27,7 +27,7 @@ from floecast.sources.osisaf import STATUS_LAND, osisaf_filename, osisaf_url, wr
 from floecast.sources.synthetic import idealised_land
 
 pytestmark = pytest.mark.workflow
-DAYS = [dt.date(2019, 12, 31), dt.date(2021, 1, 1), dt.date(2021, 1, 2)]  # OSI-450-a, then OSI-430-a
+DAYS = [dt.date(2019, 12, 31), dt.date(2021, 1, 1), dt.date(2021, 1, 2)]  # OSI-450-a1, then OSI-430-a
 NOT_PUBLISHED = dt.date(2021, 1, 1)
 TARGETS = [
     "data/interim/north/obs/sic/2019.nc",
@@ -78,7 +78,7 @@ def write_config(workdir: Path, services) -> Path:
         data={"start": "2019-12-31", "end": "2021-01-02"},
         splits={"train": [2019, 2019], "validate": [2020, 2020], "test": [2021, 2021]},
         sources={"sic": "osisaf", "atmos": "era5", "cmip6": "esgf"},
-        osisaf={"base_url": thredds.base_url, "known_bad_days": []},
+        osisaf={"servers": {"thredds": thredds.base_url, "ftp": "ftp://127.0.0.1:9"}, "known_bad_days": []},
         esgf={"index_url": esgf.index.url},
         era5={"area_lat": 15, "realtime_url": opendata.base_url},
         cmip6={"runs": [{"model": "MRI-ESM2-0", "member": "r1i1p1f1"}], "years": [2014, 2015]},

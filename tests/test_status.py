@@ -84,7 +84,10 @@ def root(tmp_path: Path) -> Path:
     for day in march:
         (raw / "03" / osisaf_filename("north", day)).touch()
     (raw / "03" / "missing.json").write_text(json.dumps({"2021-03-03": "HTTP 404"}))
-    (raw / "03.json").write_text(json.dumps({"files": [osisaf_filename("north", d) for d in march], "last_day": "2021-03-31"}))
+    served = {d.isoformat(): {"product": "OSI-430-a", "product_id": "OSI-430-a", "version": "3.0"} for d in march}
+    (raw / "03.json").write_text(
+        json.dumps({"files": [osisaf_filename("north", d) for d in march], "days": served, "last_day": "2021-03-31"})
+    )
     (raw / "04").mkdir()  # a month still filling: no manifest yet, its files do not count
     (raw / "04" / osisaf_filename("north", pd.Timestamp("2021-04-01").date())).touch()
     _netcdf(tmp_path / "data/raw/era5/t2m/north/2020.nc", "2020-12-30", "2020-12-31", "valid_time")
@@ -118,14 +121,16 @@ def root(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_status_reads_the_tree(root: Path) -> None:
+def test_status_reads_the_tree(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOECAST_TODAY", "2021-03-10")  # latencies are counted from the clock's today
     summary = st.status(root, CONFIG)
     north = summary["hemispheres"]["north"]
     assert north["data"] == {
-        "sic:osisaf": {"raw": "2021-03-04", "interim": "2021-02-28"},
-        "atmos:era5:t2m": {"raw": "2021-03-02", "interim": None},
-        "atmos:era5:u10": {"raw": None, "interim": None},
+        "sic:osisaf": {"raw": "2021-03-04", "interim": "2021-02-28", "served_by": "OSI-430-a v3.0", "latency_days": 6},
+        "atmos:era5:t2m": {"raw": "2021-03-02", "interim": None, "served_by": "expver unknown", "latency_days": 8},
+        "atmos:era5:u10": {"raw": None, "interim": None, "served_by": None, "latency_days": None},
     }
+    assert summary["checked_at"].startswith("2021-03-10T")
     assert north["newest_forecast"] == {"run": "v2", "date": "2021-03-06", "path": "results/north/v2/forecasts/2021-03-06.nc"}
     assert north["production_forecast"]["date"] == "2021-03-05"
     assert north["models"] == {"staging": "v2", "production": "v1"}
@@ -146,6 +151,8 @@ def test_status_reads_the_tree(root: Path) -> None:
     assert "models: production v1, staging v2" in text
     assert "newest forecast: 2021-03-06 (run v2)" in text
     assert "sic:osisaf" in text and "2021-03-04" in text and "not ready (waiting for north:sic:osisaf)" in text
+    sic_line = next(line for line in text.splitlines() if line.strip().startswith("sic:osisaf"))
+    assert sic_line.split()[1:] == ["2021-03-04", "2021-02-28", "6", "days", "OSI-430-a", "v3.0"]
     assert st.subject(summary).endswith("last run failed in rule regrid_sic")
 
 
@@ -217,7 +224,9 @@ def test_status_names_the_source_that_produced_the_data(root: Path) -> None:
     (root / "data/raw/osisaf").rename(root / "data/raw/synthetic")
     summary = st.status(root, CONFIG)
     data = summary["hemispheres"]["north"]["data"]
-    assert data["sic:synthetic"] == {"raw": "2021-03-04", "interim": "2021-02-28"} and "sic:osisaf" not in data
+    days = {level: data["sic:synthetic"][level] for level in ("raw", "interim")}
+    assert days == {"raw": "2021-03-04", "interim": "2021-02-28"} and "sic:osisaf" not in data
+    assert data["sic:synthetic"]["served_by"].startswith("synthetic")
     assert "atmos:era5:t2m" in data  # its own source's folder is there
     assert summary["warnings"] == [
         "north: the sic data on disk come from synthetic, not from sources.sic (osisaf) of this config: "

@@ -178,13 +178,17 @@ def test_warm_anomaly_is_followed_by_less_ice(six_years: SyntheticDays) -> None:
 
 def test_osisaf_file_names(tiny_data, tmp_path) -> None:
     names = sorted(p.name for p in tiny_data.raw_sic_dir(2003).iterdir())
-    expected = [f"ice_conc_nh_ease2-250_cdr-v3p0_{day:%Y%m%d}1200.nc" for day in pd.date_range("2003-01-01", "2003-12-31")]
-    assert names == expected
+    expected = [f"ice_conc_nh_ease2-250_cdr-v3p1_{day:%Y%m%d}1200.nc" for day in pd.date_range("2003-01-01", "2003-12-31")]
+    assert names == expected  # OSI-450-a1, the chain's product for 2003
     count = write_sic_year(str(tmp_path), tiny_data.grid, 2021, dt.date(2021, 1, 3), tiny_data.params)
     assert count == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"ice_conc_nh_ease2-250_icdr-v3p0_2021010{d}1200.nc" for d in (1, 2, 3)]
-    assert osisaf_filename("north", dt.date(2020, 12, 31)) == "ice_conc_nh_ease2-250_cdr-v3p0_202012311200.nc"
+    assert osisaf_filename("north", dt.date(2020, 12, 31)) == "ice_conc_nh_ease2-250_cdr-v3p1_202012311200.nc"
     assert osisaf_filename("south", dt.date(2021, 1, 1)) == "ice_conc_sh_ease2-250_icdr-v3p0_202101011200.nc"
+    # the current product: OSI-438 nominal files (the fast-track files replaced by them are not simulated)
+    assert osisaf_filename("north", dt.date(2026, 1, 5)) == "ice_conc_nh_ease2-250_icdr-v3p0-amsr_202601051200.nc"
+    with netCDF4.Dataset(tmp_path / "ice_conc_nh_ease2-250_icdr-v3p0_202101011200.nc") as nc:
+        assert (nc.product_id, nc.product_version) == ("OSI-430-a", "3.0")
 
 
 def test_osisaf_file_contents(tiny_data) -> None:

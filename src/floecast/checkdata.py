@@ -25,6 +25,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,9 @@ import xarray as xr
 from floecast import __version__
 from floecast.io import atomic_path
 from floecast.store import part_content_hash
+
+if TYPE_CHECKING:
+    from floecast.sources.sicchain import SicChain
 
 log = logging.getLogger(__name__)
 
@@ -203,11 +207,23 @@ def _grid_findings(level: str, file: str, grid: tuple, first: tuple, units: str,
 # levels
 
 
-def check_raw(manifests: Sequence[str | Path], settings: CheckSettings, cell_area_km2: float, report: Report) -> None:
-    """Daily OSI-SAF(-like) files listed by ingest manifests (the files lie in the folder of each manifest's name)."""
+def check_raw(
+    manifests: Sequence[str | Path],
+    settings: CheckSettings,
+    cell_area_km2: float,
+    report: Report,
+    hemisphere: str = "north",
+    chain: SicChain | None = None,
+) -> None:
+    """Daily OSI-SAF(-like) files listed by ingest manifests (the files lie in the folder of each manifest's name),
+    each read with its product's variable names (the SIC product chain). A day on another grid than the 25 km
+    EASE2 one (a near-real-time stand-in) is checked after regridding, in the interim level."""
     import netCDF4
 
-    from floecast.sources.osisaf import STATUS_LAKE, STATUS_LAND, date_from_filename
+    from floecast.sources.osisaf import STATUS_LAKE, STATUS_LAND, read_osisaf_file
+    from floecast.sources.sicchain import SicChain, day_in_name
+
+    chain = chain or SicChain.default()
 
     series = DailySeries()
     first_grid = first_units = None
@@ -221,12 +237,17 @@ def check_raw(manifests: Sequence[str | Path], settings: CheckSettings, cell_are
         listed_missing |= {dt.date.fromisoformat(str(d)[:10]) for d in manifest.get("missing", [])}
         for name in sorted(p.name for p in folder.glob("ice_conc_*.nc")):
             path = folder / name
-            day = date_from_filename(name)
+            day = day_in_name(name)
+            product = chain.identify(name, hemisphere)
+            if product is None:
+                report.add(Finding("raw", "unknown_product", ERROR, day, str(path), None, None, "no product of the SIC chain"))
+                continue
+            if product.grid != "ease2-250":
+                continue
+            sic, flag = read_osisaf_file(path, product.variables)
+            flag = flag.astype(np.int64)
             with netCDF4.Dataset(path) as nc:
-                var = nc["ice_conc"]
-                units = str(getattr(var, "units", ""))
-                sic = np.asarray(var[0].filled(np.nan), dtype=np.float64) / (100.0 if units == "%" else 1.0)
-                flag = np.asarray(nc["status_flag"][0]).astype(np.int64)
+                units = str(getattr(nc[product.variables.get("ice_conc", "ice_conc")], "units", ""))
                 grid = (tuple(np.round(nc["xc"][:], 3)), tuple(np.round(nc["yc"][:], 3)))
             if first_grid is None:
                 first_grid, first_units = grid, units
@@ -322,11 +343,13 @@ def check_data(
     store: Sequence[str | Path],
     cell_area_km2: float,
     settings: CheckSettings = CheckSettings(),
+    hemisphere: str = "north",
+    chain: SicChain | None = None,
 ) -> Report:
     """Every level given; extent jumps on the interim series (the raw one if there is no interim)."""
     report = Report()
     if raw:
-        check_raw(raw, settings, cell_area_km2, report)
+        check_raw(raw, settings, cell_area_km2, report, hemisphere, chain)
     if interim:
         check_interim(interim, settings, cell_area_km2, report)
     if store:

@@ -55,32 +55,33 @@ def _month_bounds(year: int, month: int | None) -> tuple[dt.date, dt.date]:
     return first, (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1))
 
 
+def _chain(args: argparse.Namespace):
+    """The SIC product chain given as JSON (``--chain``; an ``osisaf`` config section), else the schema's."""
+    from floecast.sources.sicchain import SicChain
+
+    return SicChain.from_config(json.loads(args.chain)) if getattr(args, "chain", None) else SicChain.default()
+
+
 def _ingest_sic(args: argparse.Namespace, grid, first: dt.date, last: dt.date) -> None:
     """Daily SIC files into the folder beside the manifest ``args.out``, then the manifest."""
     from floecast.io import atomic_path
     from floecast.sources import synthetic
-    from floecast.sources.osisaf import MISSING_FILE, THREDDS_BASE, fetch_osisaf_period
+    from floecast.sources.osisaf import fetch_sic_period, period_manifest
 
+    chain = _chain(args)
     folder = Path(args.out).with_suffix("")
     if args.source == "synthetic":
-        synthetic.write_sic_days(folder, grid, first, last, synthetic.SyntheticParams(seed=args.seed))
+        params = synthetic.SyntheticParams(seed=args.seed)
+        synthetic.write_sic_days(folder, grid, first, last, params, chain, product=args.product)
     elif args.source == "osisaf":
-        # OSI-SAF delivers the 25 km grid whatever the configured grid; regrid coarsens it
-        counts = fetch_osisaf_period(
-            args.base_url or THREDDS_BASE, type(grid)(args.hemisphere, 1), first, last, folder, known_bad_days=args.known_bad_days
+        # OSI SAF delivers the 25 km grid whatever the configured grid; regrid coarsens it
+        result = fetch_sic_period(
+            chain, args.hemisphere, first, last, folder, known_bad_days=args.known_bad_days, product=args.product
         )
-        log.info("OSI-SAF %s %s: %s", args.hemisphere, folder, counts)
+        log.info("OSI SAF %s %s: %s", args.hemisphere, folder, result.counts)
     else:
         raise SystemExit(f"floecast ingest sic: no client for source {args.source!r} in this version")
-    missing = folder / MISSING_FILE
-    manifest = {
-        "source": args.source,
-        "first_day": first.isoformat(),
-        "last_day": last.isoformat(),
-        "files": sorted(p.name for p in folder.glob("ice_conc_*.nc")),
-        "missing": json.loads(missing.read_text()) if missing.exists() else [],
-        "floecast_version": __version__,
-    }
+    manifest = period_manifest(folder, chain, args.hemisphere, args.source, first, last, __version__)
     with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps(manifest, indent=1) + "\n")
     log.info("%d daily files, %d missing days: %s", len(manifest["files"]), len(manifest["missing"]), args.out)
@@ -198,7 +199,12 @@ def cmd_regrid(args: argparse.Namespace) -> None:
                     min(dt.date.fromisoformat(m["first_day"]) for m in manifests),
                     max(dt.date.fromisoformat(m["last_day"]) for m in manifests),
                 )
-            preprocess.regrid_sic_year(folders, args.out, grid, period)
+            mapping = None
+            if args.mapping:
+                from floecast.consistency import SicMapping
+
+                mapping = SicMapping.load(args.mapping, args.map_products)
+            preprocess.regrid_sic_year(folders, args.out, grid, period, _chain(args), mapping)
     else:
         preprocess.regrid_atmos(
             args.raw[0], args.out, grid, args.variable, cmip6=args.cmip6, partner_path=args.partner, cache_dir=args.weights_cache
@@ -303,7 +309,10 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 def cmd_combine(args: argparse.Namespace) -> None:
     from floecast.combine import combine_forecast
     from floecast.grid import Ease2Grid
+    from floecast.inputs import input_provenance
 
+    atmos = dict(item.split("=", 1) for item in args.atmos_raw)
+    sources = json.loads(args.sources)
     combine_forecast(
         args.members,
         args.store,
@@ -316,6 +325,7 @@ def cmd_combine(args: argparse.Namespace) -> None:
         metadata=dict(m.split("=", 1) for m in args.metadata) or None,
         quorum=args.quorum,
         spread=args.spread,
+        inputs=lambda init: input_provenance(init, args.sic_manifests, atmos, sources),
     )
     log.info("wrote %s", args.out)
 
@@ -428,9 +438,17 @@ def cmd_poll(args: argparse.Namespace) -> int:
     from floecast.poll import poll
 
     config = load(args.config)
-    target = args.date or dt.datetime.now(dt.UTC).date()
-    state = poll(config, target, args.state)
+    state = poll(config, args.date, args.state, root=args.root, max_lag_days=args.max_lag_days)
     print(json.dumps(state, indent=2))
+    lags = ", ".join(
+        f"{name} {day} ({state['served_by'][name]}, {state['latency_days'][name]} days)" for name, day in state["newest"].items()
+    )
+    print(f"newest days: {lags}", file=sys.stderr)
+    print(
+        f"newest init date with all inputs: {state['resolved_date']}; init date {state['target_date']} "
+        f"{'ready' if state['ready'] else 'not ready'}",
+        file=sys.stderr,
+    )
     return 0 if state["ready"] else POLL_NOT_YET
 
 
@@ -520,7 +538,7 @@ def cmd_check_data(args: argparse.Namespace) -> int:
         known_bad_days=tuple(args.known_bad_days),
     )
     area = Ease2Grid(args.hemisphere, args.coarsen).cell_area_km2
-    report = checkdata.check_data(raw, interim, store, area, settings)
+    report = checkdata.check_data(raw, interim, store, area, settings, args.hemisphere, _chain(args))
     checkdata.write_outputs(report, args.csv, args.plot, args.propose)
     log.info(
         "checked %d raw manifests, %d interim files, %d store parts: %d errors, %d findings",
@@ -542,10 +560,45 @@ def cmd_check_cds(args: argparse.Namespace) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
-    from floecast.config import load
+    import yaml
+
+    from floecast.config import load, resolve_today
 
     config = load(args.config)
+    if (yaml.safe_load(Path(args.config).read_text()) or {}).get("date", "today") == "today":
+        init, why = resolve_today(config)
+        print(f"date: today -> {init} ({why})", file=sys.stderr)
     print(json.dumps(config, indent=2, default=str))
+
+
+def cmd_today(args: argparse.Namespace) -> None:
+    from floecast import clock
+
+    print(clock.today().isoformat())
+
+
+def cmd_sic_consistency(args: argparse.Namespace) -> None:
+    from floecast.consistency import consistency_report, day_files
+
+    chain = _chain(args)
+    folders = {
+        role: [Path(p).with_suffix("") if p.endswith(".json") else Path(p) for p in paths]
+        for role, paths in (("reference", args.reference_raw), ("candidate", args.candidate_raw))
+    }
+    reference = day_files(folders["reference"], chain, args.hemisphere, args.reference)
+    candidate = day_files(folders["candidate"], chain, args.hemisphere, args.candidate)
+    table = consistency_report(
+        reference,
+        candidate,
+        (args.reference, args.candidate),
+        (args.first_day, args.last_day),
+        args.table,
+        args.plot,
+        args.mapping,
+    )
+    log.info(
+        "%s vs %s: %d months; mean bias %.2f %% points", args.candidate, args.reference, len(table), table["bias_pct"].mean()
+    )
 
 
 def _grid_args(p: argparse.ArgumentParser) -> None:
@@ -573,7 +626,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--years", type=int, nargs=2, help="first and last year (cmip6)")
     p.add_argument("--seed", type=int, default=42, help="seed of the synthetic source")
     p.add_argument("--first-day", type=_date, help="first day to fetch in that year")
-    p.add_argument("--base-url", help="service address: OSI-SAF THREDDS fileServer base, or ESGF index")
+    p.add_argument("--base-url", help="service address of the ESGF index (cmip6)")
+    p.add_argument("--chain", help="sic: the SIC product chain, an osisaf config section as JSON (default: the schema's)")
+    p.add_argument("--product", help="sic: fetch only this product of the chain, whichever serves the days (overlap)")
     p.add_argument("--known-bad-days", nargs="*", default=[], help="provider days never to use (YYYY-MM-DD)")
     p.add_argument("--area-lat", type=float, default=15.0, help="ERA5: fetch poleward of this latitude")
     p.add_argument("--realtime-url", help="ERA5: ECMWF open-data address for the days ERA5 lacks (none: ERA5 only)")
@@ -590,6 +645,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--raw", nargs="+", required=True, help="raw file, the folders of a year's daily SIC files, or SEAS5 manifests"
     )
+    p.add_argument("--chain", help="sic: the SIC product chain, an osisaf config section as JSON (default: the schema's)")
+    p.add_argument("--mapping", help="sic: quantile mapping (floecast sic-consistency) applied to --map-products' days")
+    p.add_argument("--map-products", nargs="*", default=[], help="sic: names of the products the mapping applies to")
     p.add_argument("--cmip6", action="store_true", help="the raw file is a CMIP6 (CMOR) file")
     p.add_argument("--partner", help="the other wind component's raw file (to rotate lat/lon winds to the grid)")
     p.add_argument("--weights-cache", help="folder caching the regridding weights per source grid")
@@ -676,6 +734,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quorum", type=int, default=1, help="fewest members with forecasts to make the file from")
     p.add_argument("--spread", help="spread calibration (floecast calibrate) applied to the std and SIP")
     p.add_argument("--config-hash", help="sha256 of the training spec")
+    p.add_argument("--sic-manifests", nargs="*", default=[], help="raw SIC manifests: the newest input day and its product")
+    p.add_argument("--atmos-raw", nargs="*", default=[], metavar="VAR=FILE", help="raw atmospheric files (newest day, expver)")
+    p.add_argument("--sources", default="{}", help="the config's sources as JSON (synthetic inputs are said so)")
     p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE", help="ACDD attribute, e.g. license=CC-BY-4.0")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_combine)
@@ -747,10 +808,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_egress)
 
-    p = sub.add_parser("poll", help="newest day of each source; exit 0 when the init date's inputs are all there, 3 if not")
+    p = sub.add_parser(
+        "poll",
+        help="newest day and latency of each source; the newest init date whose inputs are all there; "
+        "exit 0 when the init date's inputs are there, 3 if not",
+    )
     p.add_argument("--config", required=True, help="the workflow config (sources and their addresses)")
-    p.add_argument("--date", type=_date, help="init date to check (default: today, UTC)")
+    p.add_argument("--date", type=_date, help="init date to check (default: the newest one the providers allow)")
     p.add_argument("--state", default=layout.POLL_STATE, help="where to write the state file")
+    p.add_argument("--root", default=".", help="the workflow folder (its raw SIC manifests: fast-track days to replace)")
+    p.add_argument(
+        "--max-lag-days",
+        type=int,
+        default=10,
+        help="without --date: how far the newest init date may trail today and still count as ready",
+    )
     p.set_defaults(func=cmd_poll)
 
     p = sub.add_parser("promote", help="make a run production if its hindcast is at least as good as production's")
@@ -792,6 +864,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--command", help="notify command instead of the config's notify.command (run by the shell)")
     p.set_defaults(func=cmd_notify)
 
+    p = sub.add_parser("sic-consistency", help="a newer SIC product against the reference record: table, plot, mapping")
+    _grid_args(p)
+    p.add_argument("--chain", help="the SIC product chain, an osisaf config section as JSON (default: the schema's)")
+    p.add_argument("--reference", required=True, help="name of the reference product (the record the model was trained on)")
+    p.add_argument("--candidate", required=True, help="name of the newer product")
+    p.add_argument("--reference-raw", nargs="+", required=True, help="raw folders or manifests of the reference product")
+    p.add_argument("--candidate-raw", nargs="+", required=True, help="raw folders or manifests of the candidate product")
+    p.add_argument("--first-day", type=_date, help="first day of the overlap")
+    p.add_argument("--last-day", type=_date, help="last day of the overlap")
+    p.add_argument("--table", required=True, help="monthly bias and 15 %% edge disagreement (CSV)")
+    p.add_argument("--plot", help="the table as a figure (PNG)")
+    p.add_argument("--mapping", help="per-month quantile mapping of the candidate onto the reference (NetCDF)")
+    p.set_defaults(func=cmd_sic_consistency)
+
+    p = sub.add_parser("today", help="the date floecast takes for today (UTC; FLOECAST_TODAY sets it in tests only)")
+    p.set_defaults(func=cmd_today)
+
     p = sub.add_parser(
         "check-data", help="check a hemisphere's raw, interim and store SIC; exit 1 naming the days that must not be used"
     )
@@ -801,6 +890,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", nargs="*", help="store parts (data/store/<hemi>/obs/<year>.zarr)")
     p.add_argument("--root", help="without --raw/--interim/--store: every file of the hemisphere in this workflow folder")
     p.add_argument("--source", default="osisaf", help="with --root: the SIC source (osisaf, synthetic)")
+    p.add_argument("--chain", help="the SIC product chain, an osisaf config section as JSON (default: the schema's)")
     p.add_argument("--known-bad-days", nargs="*", type=_date, default=[], help="osisaf.known_bad_days (noted, not flagged)")
     p.add_argument("--nan-share-max", type=float, default=0.02, help="share of ocean missing in a raw day before it is bad")
     p.add_argument("--jump-sigma", type=float, default=6.0, help="extent jumps beyond this many robust std devs")

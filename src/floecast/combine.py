@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +132,7 @@ def combine_forecast(
     metadata: Mapping[str, str] | None = None,
     quorum: int = 1,
     spread: str | Path | None = None,
+    inputs: Callable[[dt.date], Mapping[str, str]] | None = None,
 ) -> xr.Dataset:
     """Ensemble mean and std (``quantity``), sea-ice probability, masks and provenance, as CF-1.8 + ACDD-1.3.
 
@@ -139,6 +140,8 @@ def combine_forecast(
     are recorded for checks downstream; ``metadata`` sets the descriptive ACDD attributes of ``METADATA_KEYS``.
     Members recorded as failed are left out while ``quorum`` remain (the file names them); a ``spread`` calibration
     (``floecast calibrate``) widens the members about their mean before the std and the SIP are taken.
+    ``inputs(init date)`` gives attributes on the inputs: when the file was issued (``date_issued``) and each
+    source's newest day with the product that served it (:func:`floecast.inputs.input_provenance`).
     """
     unknown = sorted(set(metadata or {}) - METADATA_KEYS)
     if unknown:
@@ -182,6 +185,7 @@ def combine_forecast(
         "store_sha256": members.attrs.get("store_sha256", ""),
         **({"config_sha256": config_hash} if config_hash is not None else {}),
         "floecast_version": __version__,
+        **(dict(inputs(init.date())) if inputs is not None else {}),
     }
     fraction = {"units": "1", "valid_min": np.float32(0), "valid_max": np.float32(1), "coverage_content_type": "modelResult"}
     field = {"grid_mapping": GRID_MAPPING, "ancillary_variables": "land active"}

@@ -8,28 +8,27 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from importlib import resources
+import json
+import math
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from floecast import clock, layout
+from floecast.configschema import load_schema, schema_path  # noqa: F401 - schema_path: read through this module too
 from floecast.grid import BASE_SIZE
 
 SYNTHETIC = "synthetic"
+POLL_STATE = Path(layout.POLL_STATE)  # written by `floecast poll` in the workflow folder
+# expected days from a day to its data, where the config names no latency (ERA5T: ECMWF's
+# ERA5 documentation; the HRES open-data run of a day is out the same day)
+ERA5T_LATENCY_DAYS = 5
+HRES_LATENCY_DAYS = 1
 
 
 class ConfigError(ValueError):
     """A configuration that cannot run; the message names the key."""
-
-
-def schema_path() -> Path:
-    with resources.as_file(resources.files("floecast") / "schema" / "config.schema.yaml") as path:
-        return Path(path)
-
-
-def load_schema() -> dict:
-    return yaml.safe_load(schema_path().read_text())
 
 
 def _set_defaults(instance: dict, schema: dict) -> None:
@@ -121,23 +120,106 @@ def coerce_overrides(config: dict, given: dict) -> None:
 
 
 def parse_date(value: Any, key: str, today: dt.date | None = None) -> dt.date:
-    """A date from YAML or the command line; 'today' means the current UTC date."""
+    """A date from YAML or the command line; 'today' means the clock's date (UTC)."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
     if value == "today":
-        return today or dt.datetime.now(dt.UTC).date()
+        return today or clock.today()
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError as err:
         raise ConfigError(f"config key {key}: {value!r} is not a valid date (YYYY-MM-DD): {err}") from None
 
 
-def check(config: dict) -> dict:
+def sic_chain(config: dict):
+    """The config's SIC product chain, checked (a ConfigError names the product and day)."""
+    from floecast.sources.sicchain import ChainError, SicChain
+
+    try:
+        return SicChain.from_config(config["osisaf"])
+    except ChainError as err:
+        message = str(err) if str(err).startswith("osisaf.") else f"osisaf.products: {err}"
+        raise ConfigError(f"config key {message}") from None
+
+
+def _expected_newest(config: dict, today: dt.date) -> dict[str, tuple[dt.date, str]]:
+    """Per input, the newest day its providers should have today, from the configured latencies."""
+    newest: dict[str, tuple[dt.date, str]] = {}
+    data_end = config["data"].get("end")
+    for role, source in config["sources"].items():
+        if role in ("cmip6", "seas5"):  # pretraining and the scorecard's benchmark: no forecast waits for them
+            continue
+        if source == SYNTHETIC:
+            day = parse_date(data_end, "data.end") if data_end else today - dt.timedelta(days=1)
+            newest[role] = (day, "synthetic: data.end")
+        elif role == "sic":
+            chain = sic_chain(config)
+            try:
+                products = chain.candidates(today)
+            except ValueError:
+                products = []
+            latencies = [p.latency_days for p in products if p.latency_days is not None]
+            if not latencies:
+                raise ConfigError(
+                    f"config key date: 'today' ({today}) cannot be resolved: no product of osisaf.products serving "
+                    "today declares latency_days"
+                )
+            best = min(latencies)
+            newest[role] = (today - dt.timedelta(days=math.ceil(best)), f"SIC {best:g} days")
+        else:
+            latency = HRES_LATENCY_DAYS if config.get("era5", {}).get("realtime_url") else ERA5T_LATENCY_DAYS
+            newest[role] = (today - dt.timedelta(days=latency), f"atmosphere {latency} days")
+    return newest
+
+
+def poll_fingerprint(config: dict) -> str:
+    """What a poll state depends on (the sources, hemispheres and their addresses): a state
+    written for another config never resolves this one's ``date: today``."""
+    import hashlib
+
+    relevant = {
+        "hemispheres": config.get("hemispheres"),
+        "sources": config.get("sources"),
+        "osisaf": {k: config.get("osisaf", {}).get(k) for k in ("servers", "products")},
+        "realtime_url": config.get("era5", {}).get("realtime_url"),
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def resolve_today(config: dict, today: dt.date | None = None, state_path: str | Path = POLL_STATE) -> tuple[dt.date, str]:
+    """The init date ``date: today`` stands for, and why: the newest init date whose inputs are all there.
+
+    From the poll state (``floecast poll`` of the same day and sources) when there is one: the day after the
+    oldest of the sources' newest days. Otherwise estimated from the expected latencies
+    (the products' ``latency_days``, ERA5T or the HRES fill), and said so.
+    """
+    today = today or clock.today()
+    state_path = Path(state_path)
+    try:
+        state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    except (OSError, ValueError):
+        state = {}
+    resolved = state.get("resolved_date")
+    if resolved and state.get("today") == today.isoformat() and state.get("config") == poll_fingerprint(config):
+        init = dt.date.fromisoformat(resolved)
+        when = state.get("checked_at")
+        return init, f"the newest init date whose inputs the providers had at the poll of {when} ({state_path})"
+    newest = _expected_newest(config, today)
+    oldest = min(day for day, _ in newest.values())
+    init = min(today, oldest + dt.timedelta(days=1))
+    latencies = ", ".join(why for _, why in newest.values())
+    return init, f"estimated from the expected latencies ({latencies}); run `floecast poll` to resolve it from the providers"
+
+
+def check(config: dict, today: dt.date | None = None) -> dict:
     """Checks across keys; fills ``data.end`` and normalises dates to ISO strings."""
-    today = dt.datetime.now(dt.UTC).date()
-    init = parse_date(config["date"], "date", today)
+    today = today or clock.today()
+    if config["date"] == "today":
+        init, _ = resolve_today(config, today)
+    else:
+        init = parse_date(config["date"], "date", today)
     if init > today:
         raise ConfigError(
             f"config key date: init date {init} is in the future (today is {today} UTC): "
@@ -147,6 +229,7 @@ def check(config: dict) -> dict:
     end = parse_date(config["data"].get("end") or init - dt.timedelta(days=1), "data.end")
     if end < start:
         raise ConfigError(f"config key data.end: {end} is before data.start {start}")
+    _check_sic_chain(config, start, end)
     channels = config["channels"]
     if 1 not in channels["sic_lags"]:
         raise ConfigError("config key channels.sic_lags: must include 1 (the day before the init date)")
@@ -225,6 +308,32 @@ def load(path: str | Path) -> dict:
     except ValueError as err:  # an impossible unquoted date such as 2021-02-30
         raise ConfigError(f"{path}: {err}") from None
     return validate(raw or {})
+
+
+def _check_sic_chain(config: dict, start: dt.date, end: dt.date) -> None:
+    """The product chain serves every data day; the consistency and mapping keys name its products."""
+    from floecast.sources.sicchain import ChainError
+
+    chain = sic_chain(config)
+    try:
+        chain.check_covers(start, end)
+    except ChainError as err:
+        key = "data.start" if f"serves {start}" in str(err) else "data.end"
+        raise ConfigError(f"config key {key}: {err}") from None
+    names = [p.name for p in chain.products]
+    consistency = config["osisaf"]["consistency"]
+    for key in ("reference", "candidate"):
+        if consistency[key] not in names:
+            raise ConfigError(
+                f"config key osisaf.consistency.{key}: {consistency[key]!r} is not a product of osisaf.products {names}"
+            )
+    first = parse_date(consistency["first_day"], "osisaf.consistency.first_day")
+    last = parse_date(consistency["last_day"], "osisaf.consistency.last_day")
+    if last < first:
+        raise ConfigError(f"config key osisaf.consistency.last_day: {last} is before first_day {first}")
+    for name in config["osisaf"]["mapping"]["apply_to"]:
+        if name not in names:
+            raise ConfigError(f"config key osisaf.mapping.apply_to: {name!r} is not a product of osisaf.products {names}")
 
 
 # settings of how a member's job runs, not of what it learns: changing them retrains nothing

@@ -20,9 +20,17 @@ RAW_SIC = RAW_SIC_DIR + "/{period}.json"
 RAW_ATMOS_DIR = "data/raw/{atmos_source}/{variable}/{hemi}"
 RAW_ATMOS = RAW_ATMOS_DIR + "/{year}.nc"
 RAW_CMIP6 = "data/raw/{cmip6_source}/cmip6/{cmip6_run}/{cmor}/{hemi}.nc"
+# one SIC product alone over a month of the consistency overlap (whichever product the chain
+# has serve those days); its daily files lie in the folder of the manifest's name, like RAW_SIC
+RAW_SIC_PRODUCT = "data/raw/{sic_source}/products/{product}/{hemi}/{year}/{month}.json"
+
 # SEAS5 (the scorecard's benchmark): a year's starts, GRIB files in the folder of the manifest's name
 RAW_SEAS5 = "data/raw/seas5/{seas5_source}/{hemi}/{year}.json"
+
+# data/poll: the poll's state, and a trigger per SIC period whose fast-track days now have their
+# nominal files on the server (an input of that period's ingest job, so it runs again)
 POLL_STATE = "data/poll/state.json"
+POLL_REPLACE = "data/poll/replace/{sic_source}/{hemi}/{period}.json"
 
 # data/interim: EASE2, float32, per variable and year (a CMIP6 run: per variable)
 INTERIM_OBS_DIR = "data/interim/{hemi}/obs/{variable}"
@@ -30,6 +38,8 @@ INTERIM_OBS = INTERIM_OBS_DIR + "/{year}.nc"
 INTERIM_CMIP6 = "data/interim/{hemi}/cmip6/{cmip6_run}/{quantity}.nc"
 INTERIM_SEAS5 = "data/interim/{hemi}/seas5/{year}.nc"
 REGRID_WEIGHTS_DIR = "data/interim/{hemi}/weights"
+# the per-month quantile mapping of a newer SIC product onto the reference record
+SIC_MAPPING = "data/interim/{hemi}/sic_mapping/{candidate}_to_{reference}.nc"
 
 # data/checks: floecast check-data over a hemisphere's raw, interim and store SIC
 DATA_CHECK_DIR = "data/checks/{hemi}"
@@ -52,6 +62,10 @@ MEMBER_WEIGHTS = MEMBER_DIR + "/weights.pt"
 MEMBER_META = MEMBER_DIR + "/meta.json"
 MEMBER_HISTORY = MEMBER_DIR + "/history.csv"
 SPREAD = RUN_DIR + "/spread.json"
+
+# results: the SIC consistency report (not per run: it compares inputs)
+SIC_CONSISTENCY_TABLE = "results/{hemi}/sic_consistency/{candidate}_vs_{reference}.csv"
+SIC_CONSISTENCY_PLOT = "results/{hemi}/sic_consistency/{candidate}_vs_{reference}.png"
 
 # results: per run; {split} of a hindcast is validate (the spread calibration's) or test (the scorecard's)
 RESULTS_DIR = "results/{hemi}/{run}"

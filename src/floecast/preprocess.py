@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,8 +29,20 @@ from floecast.grid import BASE_SIZE, Ease2Grid, coarsen_blocks
 from floecast.io import read_variable, write_netcdf
 from floecast.sources.cmip6 import CANONICAL_TO_CMIP6, read_cmip6_variable
 from floecast.sources.era5 import read_era5_variable
-from floecast.sources.osisaf import STATUS_LAKE, STATUS_LAND, date_from_filename, polar_hole_radius_km, read_osisaf_file
+from floecast.sources.osisaf import (
+    POLSTERE_GRIDS,
+    STATUS_LAKE,
+    STATUS_LAND,
+    polar_hole_radius_km,
+    read_osisaf_file,
+    served_days,
+)
+from floecast.sources.sicchain import SicChain, SicProduct
 
+if TYPE_CHECKING:
+    from floecast.consistency import SicMapping
+
+log = logging.getLogger(__name__)
 ATMOS_VARIABLES = ("t2m", "u10", "v10")  # what the sources deliver; the config picks channels
 ICE_THRESHOLD = 0.15
 CLIM_WINDOW_DAYS = 31  # smoothing of day-of-year climatologies
@@ -49,31 +64,77 @@ def _write_interim(ds: xr.Dataset, out_path: str | Path) -> None:
     write_netcdf(ds, out_path)
 
 
+def _sic_days(folders: Sequence[str | Path], grid: Ease2Grid, chain: SicChain) -> dict[dt.date, tuple[Path, SicProduct]]:
+    """The file and product of each day in the folders (files of no product of the chain are left out)."""
+    days: dict[dt.date, tuple[Path, SicProduct]] = {}
+    for folder in folders:
+        for day, (name, product) in served_days(folder, chain, grid.hemisphere).items():
+            days[day] = (Path(folder) / name, product)
+        others = sorted(p.name for p in Path(folder).glob("ice_conc_*.nc") if chain.identify(p.name, grid.hemisphere) is None)
+        if others:
+            log.warning("%s: %d file(s) of no product in osisaf.products left out, e.g. %s", folder, len(others), others[0])
+    return days
+
+
+@lru_cache(maxsize=2)
+def _polstere_weights(hemisphere: str):
+    source = POLSTERE_GRIDS[hemisphere]
+    return regrid.projected_bilinear_weights(source.xc * 1000.0, source.yc * 1000.0, source.crs, Ease2Grid(hemisphere, 1))
+
+
+def _read_sic_day(path: Path, product: SicProduct, grid: Ease2Grid) -> tuple[np.ndarray, np.ndarray | None]:
+    """(SIC on ``grid``, land or lake on ``grid``; None for a product whose flags are not used for the land mask)."""
+    sic, flag = read_osisaf_file(path, product.variables)
+    if product.grid == "polstere-100":  # 10 km polar stereographic -> 25 km EASE2, bilinear
+        base = Ease2Grid(grid.hemisphere, 1)
+        sic = regrid.apply(_polstere_weights(grid.hemisphere), sic[None].astype(np.float32), base)[0]
+        if grid.coarsen > 1:
+            sic = coarsen_blocks(sic, grid.coarsen)
+        return sic, None
+    day_land = (flag & STATUS_LAND).astype(bool) | (flag & STATUS_LAKE).astype(bool)
+    if sic.shape == (BASE_SIZE, BASE_SIZE) and grid.coarsen > 1:  # 25 km files, coarser grid
+        sic = coarsen_blocks(np.where(day_land, np.nan, sic), grid.coarsen)
+        day_land = coarsen_blocks(day_land.astype(np.float32), grid.coarsen) > 0.5
+    _check_grid(path, sic.shape, grid)
+    return sic, day_land
+
+
 def regrid_sic_year(
     raw_dirs: str | Path | Sequence[str | Path],
     out_path: str | Path,
     grid: Ease2Grid,
     period: tuple[dt.date, dt.date] | None = None,
+    chain: SicChain | None = None,
+    mapping: SicMapping | None = None,
 ) -> xr.Dataset:
-    """Stack OSI-SAF daily files (a year, from one folder or one per month) over ``period``
+    """Stack the daily SIC files of a year (from one folder or one per month) over ``period``
     (default: first to last file); missing days are filled linearly in time, those before
-    the first or after the last file with the nearest file's field, and all are flagged."""
+    the first or after the last file with the nearest file's field, and all are flagged.
+
+    Each day's file is the chain's (``chain``, default the schema's): 25 km EASE2 files are
+    coarsened to ``grid``, 10 km polar stereographic ones (OSI-408-a) regridded; the land
+    mask comes from the first EASE2 file's ``status_flag``. With ``mapping``, the days of
+    the products it applies to are mapped onto the reference record. The product serving
+    each day is kept in ``sic_product``."""
+    chain = chain or SicChain.default()
     folders = [raw_dirs] if isinstance(raw_dirs, str | Path) else list(raw_dirs)
-    files = sorted((f for folder in folders for f in Path(folder).glob("ice_conc_*.nc")), key=lambda f: f.name)
-    if not files:
-        raise FileNotFoundError(f"{', '.join(map(str, folders))}: no OSI-SAF ice_conc files")
-    days = pd.DatetimeIndex([pd.Timestamp(date_from_filename(f.name)) for f in files])
-    fields, land = [], None
-    for f in files:
-        sic, flag = read_osisaf_file(f)
-        day_land = (flag & STATUS_LAND).astype(bool) | (flag & STATUS_LAKE).astype(bool)
-        if sic.shape == (BASE_SIZE, BASE_SIZE) and grid.coarsen > 1:  # 25 km files, coarser grid
-            sic = coarsen_blocks(np.where(day_land, np.nan, sic), grid.coarsen)
-            day_land = coarsen_blocks(day_land.astype(np.float32), grid.coarsen) > 0.5
-        _check_grid(f, sic.shape, grid)
-        if land is None:
+    found = _sic_days(folders, grid, chain)
+    if not found:
+        raise FileNotFoundError(f"{', '.join(map(str, folders))}: no daily SIC files of the products in osisaf.products")
+    ordered = sorted(found.items())
+    days = pd.DatetimeIndex([pd.Timestamp(day) for day, _ in ordered])
+    fields, land, labels = [], None, []
+    for day, (path, product) in ordered:
+        sic, day_land = _read_sic_day(path, product, grid)
+        if land is None and day_land is not None:
             land = day_land
-        fields.append(np.where(land, np.nan, sic))
+        if mapping is not None and mapping.applies_to(product.name):
+            sic = mapping.apply(sic, day.month)
+        fields.append(sic)
+        labels.append(product.label + (" mapped to " + mapping.reference if mapping and mapping.applies_to(product.name) else ""))
+    if land is None:
+        raise ValueError(f"{', '.join(map(str, folders))}: no EASE2 file (with its status_flag) to take the land mask from")
+    fields = [np.where(land, np.nan, f) for f in fields]
     sic = xr.DataArray(np.stack(fields), dims=("time", "yc", "xc"), coords={"time": days})
     first, last = period or (days[0], days[-1])
     full = pd.date_range(first, last, freq="D")
@@ -92,6 +153,8 @@ def regrid_sic_year(
     # the polar hole of each day's era is ice (it is surrounded by pack ice); its radius is
     # kept so the loss and the metrics can leave those cells out
     hole_km = np.array([polar_hole_radius_km(day.date(), grid.hemisphere) for day in full])
+    served = dict(zip(days, labels, strict=True))
+    product_of_day = np.array([served.get(day, "none (filled)") for day in full], dtype=object)
     xx, yy = np.meshgrid(grid.xc, grid.yc)
     in_hole = np.hypot(xx, yy)[None] / 1000.0 < hole_km[:, None, None]
     sic = sic.where(~(in_hole & ~land[None]), 1.0)
@@ -104,6 +167,7 @@ def regrid_sic_year(
             ),
             "filled": (("time",), filled.values.astype(np.int8), {"long_name": "day filled by interpolation in time"}),
             "polar_hole_km": (("time",), hole_km.astype(np.float32), {"long_name": "radius of the polar hole, set to ice"}),
+            "sic_product": (("time",), product_of_day, {"long_name": "the product (and version) that served the day"}),
             "land": (("yc", "xc"), land.astype(np.int8), {"long_name": "land or lake (OSI-SAF status_flag)"}),
         },
         coords={"time": full, **grid.coords()},

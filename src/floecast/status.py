@@ -21,7 +21,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from floecast import deploy, layout
+from floecast import clock, deploy, layout
+from floecast.inputs import latency_days, newest_atmos, newest_sic
 from floecast.sources.osisaf import date_from_filename
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def newest_raw_sic(root: str | os.PathLike[str], source: str, hemi: str) -> str 
     if not base.is_dir():
         return None
     days: list[dt.date] = []
-    manifests = [p for p in base.rglob("*.json") if _PERIOD.match(_wildcards(layout.RAW_SIC, p, root).get("period", ""))]
+    manifests = _sic_manifests(root, source, hemi)
     for manifest in manifests:
         try:
             days += [date_from_filename(name) for name in json.loads(manifest.read_text()).get("files", [])]
@@ -91,6 +92,28 @@ def newest_raw_sic(root: str | os.PathLike[str], source: str, hemi: str) -> str 
 def _wildcards(template: str, path: Path, root: str | os.PathLike[str]) -> dict[str, str]:
     """The wildcards of a file under ``root`` that ``template`` describes (none if it does not)."""
     return layout.match(template, _relative(path, Path(root))) or {}
+
+
+def _sic_manifests(root: str | os.PathLike[str], source: str, hemi: str) -> list[Path]:
+    """The period manifests (layout.RAW_SIC) of a SIC source and hemisphere."""
+    base = layout.path(root, layout.RAW_SIC_DIR, sic_source=source, hemi=hemi)
+    if not base.is_dir():
+        return []
+    return [p for p in base.rglob("*.json") if _PERIOD.match(_wildcards(layout.RAW_SIC, p, root).get("period", ""))]
+
+
+def raw_sic_product(root: str | os.PathLike[str], source: str, hemi: str) -> str | None:
+    """The product (and version) that served the newest SIC day of the raw store."""
+    newest = newest_sic(_sic_manifests(root, source, hemi))
+    return newest[1] if newest else None
+
+
+def raw_atmos_product(root: str | os.PathLike[str], source: str, variable: str, hemi: str) -> str | None:
+    """What served the newest day of an atmospheric variable (ERA5, ERA5T or the HRES fill)."""
+    folder = layout.path(root, layout.RAW_ATMOS_DIR, atmos_source=source, variable=variable, hemi=hemi)
+    files = sorted(p for p in folder.glob("*.nc") if _YEAR_FILE.match(p.name)) if folder.is_dir() else []
+    newest = newest_atmos(files[-1]) if files else None
+    return newest[1] if newest else None
 
 
 def _safe(function: Any, *args: Any) -> str | None:
@@ -141,6 +164,7 @@ def data_days(root: str | os.PathLike[str], config: Mapping[str, Any], hemi: str
         days[f"sic:{sources['sic']}"] = {
             "raw": _safe(newest_raw_sic, root, sources["sic"], hemi),
             "interim": _safe(_newest_year_file, interim("sic")),
+            "served_by": _safe(raw_sic_product, root, sources["sic"], hemi),
         }
     if "atmos" in sources:
         for variable in config.get("channels", {}).get("atmos", {}):
@@ -148,7 +172,12 @@ def data_days(root: str | os.PathLike[str], config: Mapping[str, Any], hemi: str
             days[f"atmos:{sources['atmos']}:{variable}"] = {
                 "raw": _safe(_newest_year_file, raw),
                 "interim": _safe(_newest_year_file, interim(variable)),
+                "served_by": _safe(raw_atmos_product, root, sources["atmos"], variable, hemi),
             }
+    for name, entry in days.items():  # days behind the clock's today, of the newest raw day
+        entry["latency_days"] = latency_days(entry["raw"])
+        if ":synthetic" in name and entry["served_by"]:
+            entry["served_by"] = f"synthetic ({entry['served_by']} layout)"
     return days
 
 
@@ -267,7 +296,7 @@ def _poll_state(root: Path) -> dict[str, Any] | None:
         state = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    keys = ("checked_at", "target_date", "ready", "waiting_for", "newest")
+    keys = ("checked_at", "target_date", "ready", "waiting_for", "newest", "latency_days", "served_by", "resolved_date")
     return {key: state.get(key) for key in keys}
 
 
@@ -305,7 +334,7 @@ def status(
         }
     return {
         "root": str(root),
-        "checked_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "checked_at": clock.stamp(),
         "hemispheres": hemispheres,
         "last_run": last_run(root, snakemake_log),
         "poll": _poll_state(root),
@@ -350,16 +379,25 @@ def format_status(summary: Mapping[str, Any]) -> str:
         data = part.get("data", {})
         if data:
             width = max(len(name) for name in data) + 2
-            lines.append(f"  {'newest day'.ljust(width)}{'raw':<12}interim")
+            lines.append(f"  {'newest day'.ljust(width)}{'raw':<12}{'interim':<12}{'latency':<10}served by")
             for name, days in data.items():
-                lines.append(f"  {name.ljust(width)}{str(days.get('raw') or '-'):<12}{days.get('interim') or '-'}")
+                lag = days.get("latency_days")
+                lines.append(
+                    f"  {name.ljust(width)}{str(days.get('raw') or '-'):<12}{str(days.get('interim') or '-'):<12}"
+                    f"{(f'{lag} days' if lag is not None else '-'):<10}{days.get('served_by') or '-'}"
+                )
     poll = summary.get("poll")
     if poll:
         waiting = ", ".join(poll.get("waiting_for") or []) or "nothing"
         lines.append(
             f"last poll {poll.get('checked_at')}: init date {poll.get('target_date')}"
-            f" {'ready' if poll.get('ready') else 'not ready'} (waiting for {waiting})"
+            f" {'ready' if poll.get('ready') else 'not ready'} (waiting for {waiting});"
+            f" newest init date with all inputs {poll.get('resolved_date') or '-'}"
         )
+        for name, day in (poll.get("newest") or {}).items():
+            lag = (poll.get("latency_days") or {}).get(name)
+            served = (poll.get("served_by") or {}).get(name)
+            lines.append(f"  upstream {name}: {day or '-'}" + (f" ({lag} days behind, {served})" if day else ""))
     lines += [f"warning: {text}" for text in summary.get("warnings", [])]
     return "\n".join(lines)
 

@@ -1,12 +1,34 @@
 """What every local test server shares: a threaded HTTP server on 127.0.0.1 (a free port),
 started and stopped by a context manager, whose request handlers reach the server object
-as ``self.server.owner``."""
+as ``self.server.owner``; and the queue of faults injected for the next requests of a path."""
 
 from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, Protocol, Self, TypeVar
+
+
+class Countable(Protocol):
+    times: int | None  # requests it still applies to; None: every one
+
+
+F = TypeVar("F", bound=Countable)
+
+
+def next_fault(queue: list[F]) -> F | None:
+    """The fault for this request from a path's queue (each used for its ``times`` requests, in order)."""
+    while queue:
+        fault = queue[0]
+        if fault.times is None:
+            return fault
+        if fault.times > 0:
+            fault.times -= 1
+            if fault.times == 0:
+                queue.pop(0)
+            return fault
+        queue.pop(0)
+    return None
 
 
 class QuietServer(ThreadingHTTPServer):

@@ -1,7 +1,9 @@
 """A local THREDDS ``fileServer`` stand-in for testing the real download clients.
 
-Serves the files under ``root`` at ``/thredds/fileServer/osisaf/met.no/reprocessed/ice/<relpath>``
-on 127.0.0.1 (a free port) over HTTP/1.1 with ``Content-Length``, like thredds.met.no.
+Serves the files under ``root`` at ``/thredds/fileServer/osisaf/met.no/<relpath>`` on 127.0.0.1
+(a free port) over HTTP/1.1 with ``Content-Length``, like thredds.met.no: every product folder
+of the chain lies below it (``reprocessed/ice/conc_450a1_files/``, ``reprocessed/ice/conc_438_files/``,
+``ice/amsr2_conc/``, ...), as on the real server.
 Faults can be injected per path, each for the next N requests (or every request):
 
 * ``status``: answer with an HTTP status (e.g. 503, or 429 with ``Retry-After``);
@@ -14,8 +16,8 @@ A path without a file answers 404, like a day the provider lacks. Every request 
 counted per path, so tests can assert that a second run fetches nothing.
 
     with ThreddsServer(tmp_path / "srv") as server:
-        server.fail("conc_450a_files/2020/12/x.nc", "status", status=503, times=2)
-        url = f"{server.base_url}/conc_450a_files/2020/12/x.nc"
+        server.fail("reprocessed/ice/conc_450a1_files/2020/12/x.nc", "status", status=503, times=2)
+        url = f"{server.base_url}/reprocessed/ice/conc_450a1_files/2020/12/x.nc"
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .base import LocalServer, QuietHandler
+from .base import LocalServer, QuietHandler, next_fault
 
-PREFIX = "/thredds/fileServer/osisaf/met.no/reprocessed/ice"
+PREFIX = "/thredds/fileServer/osisaf/met.no"
 
 
 @dataclass
@@ -112,7 +114,7 @@ class ThreddsServer(LocalServer):
 
     @property
     def base_url(self) -> str:
-        """The equivalent of ``THREDDS_BASE`` on this server."""
+        """The equivalent of ``osisaf.servers.thredds`` (https://thredds.met.no/thredds/fileServer/osisaf/met.no) here."""
         return f"http://127.0.0.1:{self.port}{PREFIX}"
 
     def url(self, relpath: str) -> str:
@@ -143,15 +145,4 @@ class ThreddsServer(LocalServer):
             self.counts[rel] += 1
             if authorization:
                 self.authorization.append(authorization)
-            queue = self._faults.get(rel, [])
-            while queue:
-                fault = queue[0]
-                if fault.times is None:
-                    return fault
-                if fault.times > 0:
-                    fault.times -= 1
-                    if fault.times == 0:
-                        queue.pop(0)
-                    return fault
-                queue.pop(0)
-            return None
+            return next_fault(self._faults.get(rel, []))

@@ -225,6 +225,37 @@ def _fetch_once(
         raise
 
 
+def reuse_or_clear(target: Path, validate: Validator | None) -> DownloadResult | None:
+    """A valid existing ``target`` (not fetched again), else None: an invalid one is moved to
+    ``rejected/`` and the ``.part`` files a killed earlier download left are removed."""
+    if target.is_file():
+        reason = check_file(target, validate)
+        if reason is None:
+            log.debug("%s: present and valid, not fetched again", target)
+            return DownloadResult(target, "skipped", 0, target.stat().st_size)
+        moved = reject(target, f"existing file failed validation: {reason}")
+        log.warning("%s: existing file is not valid (%s); moved to %s, fetching again", target, reason, moved)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.part"):
+        stale.unlink(missing_ok=True)
+    return None
+
+
+def install(tmp: Path, target: Path, validate: Validator | None, url: str) -> None:
+    """Give a complete download its final name once it validates; else move it to ``rejected/``
+    under the target's name and raise :class:`InvalidFile`."""
+    shown = redact(url)
+    try:
+        reason = check_file(tmp, validate)
+        if reason is not None:
+            reason = reason.replace(str(tmp), str(target)).replace(tmp.name, target.name)
+            moved = reject(tmp, reason, name=target.name, url=url)
+            raise InvalidFile(f"{shown}: delivered file is not valid: {reason}", url=shown, reason=reason, rejected=moved)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)  # only left if validation itself was interrupted
+
+
 def download(
     url: str,
     target: str | os.PathLike[str],
@@ -246,16 +277,9 @@ def download(
     """
     target = Path(target)
     shown = redact(url)
-    if target.is_file():
-        reason = check_file(target, validate)
-        if reason is None:
-            log.debug("%s: present and valid, not fetched again", target)
-            return DownloadResult(target, "skipped", 0, target.stat().st_size)
-        moved = reject(target, f"existing file failed validation: {reason}")
-        log.warning("%s: existing file is not valid (%s); moved to %s, fetching again", target, reason, moved)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{target.name}.*.part"):  # left by a killed earlier download
-        stale.unlink(missing_ok=True)
+    existing = reuse_or_clear(target, validate)
+    if existing is not None:
+        return existing
     own_session = session is None
     if session is None:
         import requests
@@ -278,15 +302,7 @@ def download(
                 wait = min(max(wait, 0.0), max_wait)
                 log.warning("%s: %s; retry %d of %d in %.1f s", shown, exc, attempt, retries, wait)
                 time.sleep(wait)
-        try:
-            reason = check_file(tmp, validate)
-            if reason is not None:
-                reason = reason.replace(str(tmp), str(target)).replace(tmp.name, target.name)
-                moved = reject(tmp, reason, name=target.name, url=url)
-                raise InvalidFile(f"{shown}: delivered file is not valid: {reason}", url=shown, reason=reason, rejected=moved)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)  # only left if validation itself was interrupted
+        install(tmp, target, validate, url)
         log.info("%s: fetched %d bytes into %s (%d attempt%s)", shown, nbytes, target, attempt, "" if attempt == 1 else "s")
         return DownloadResult(target, "fetched", attempt, nbytes)
     finally:

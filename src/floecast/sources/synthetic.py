@@ -33,7 +33,8 @@ from floecast.io import atomic_path
 from floecast.sources.cmip6 import CMIP6_VARIABLES, write_cmip6_like
 from floecast.sources.era5 import write_era5_like
 from floecast.sources.nsidc import fit_extent_model
-from floecast.sources.osisaf import STATUS_LAND, osisaf_filename, write_osisaf_file
+from floecast.sources.osisaf import STATUS_LAND, write_osisaf_file
+from floecast.sources.sicchain import SicChain
 
 SPINUP_DAYS = 200  # memory of the slowest gridded process (d) is ~20 days
 EXTENT_SPINUP_DAYS = 1500  # the extent anomaly remembers ~90 days
@@ -213,14 +214,28 @@ def cmip6_like_params(seed: int, member_index: int) -> SyntheticParams:
     )
 
 
-def write_sic_days(out_dir: str | Path, grid: Ease2Grid, first_day: dt.date, last_day: dt.date, params: SyntheticParams) -> int:
-    """Write the OSI-SAF daily files of first_day..last_day into ``out_dir``; returns the count."""
+def write_sic_days(
+    out_dir: str | Path,
+    grid: Ease2Grid,
+    first_day: dt.date,
+    last_day: dt.date,
+    params: SyntheticParams,
+    chain: SicChain | None = None,
+    product: str | None = None,
+) -> int:
+    """Write the daily SIC files of first_day..last_day into ``out_dir``, each under the name and with the
+    product attributes of the chain's product for its day (default: the schema's chain), or of ``product``
+    for every day; returns the count."""
+    chain = chain or SicChain.default()
+    if product is None:
+        chain.check_covers(first_day, last_day)
     days = simulate(grid, first_day, last_day, params)
     status = np.where(days.land, STATUS_LAND, 0).astype(np.int16)
     with atomic_path(out_dir) as tmp:  # the period's directory appears complete or not at all
         tmp.mkdir()
         for i, day in enumerate(days.dates.date):
-            write_osisaf_file(tmp / osisaf_filename(grid.hemisphere, day), grid, day, days.sic[i], status)
+            served = chain.product(product) if product else chain.nominal(day)
+            write_osisaf_file(tmp / served.filename(grid.hemisphere, day), grid, day, days.sic[i], status, served)
     return len(days.dates)
 
 
