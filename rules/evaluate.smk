@@ -5,8 +5,8 @@ rule scorecard:
     input:
         members=hindcast_members("test"),
         # ancient: the test years do not change when days are appended
-        store=ancient(lambda w: split_store(w.hemi, "test")),
-        statistics=ancient(layout.STATISTICS),
+        store=ancient_once_made(layout.SCORECARD, lambda w: split_store(w.hemi, "test")),
+        statistics=ancient_once_made(layout.SCORECARD, layout.STATISTICS),
         spread=layout.SPREAD,
     output:
         csv=report(
