@@ -519,7 +519,8 @@ def newest_opendata_day(
     try:
         for day in (today, today - dt.timedelta(days=1)):
             # the URLs latest() asks for (its _get_urls, without the index); latest() takes no date
-            urls = client._get_urls(request=None, use_index=False, date=dt.datetime.combine(day, dt.time(RUN_HOUR)), **request).urls
+            run = dt.datetime.combine(day, dt.time(RUN_HOUR))
+            urls = client._get_urls(request=None, use_index=False, date=run, **request).urls
             head = client._robust(client.session.head)
             if urls and all(head(url, verify=client.verify).status_code == 200 for url in urls):
                 return day
