@@ -110,6 +110,14 @@ class Providers:
         self.zeroed: set[dt.date] = set()  # fast-track days delivered as an all-zero field
         self.hres_runs: set[dt.date] = set()
 
+    def listen_as_in(self, config: dict) -> None:
+        """Listen on the ports a kept work folder's config names (a resumed simulation: same addresses)."""
+        from urllib.parse import urlsplit
+
+        self.osisaf.thredds.listen_port = urlsplit(config["osisaf"]["servers"]["thredds"]).port or 0
+        self.osisaf.ftp.listen_port = urlsplit(config["osisaf"]["servers"]["ftp"]).port or 0
+        self.opendata.listen_port = urlsplit(config["era5"]["realtime_url"]).port or 0
+
     def __enter__(self) -> Providers:
         self.osisaf.__enter__()
         self.cds.start()
@@ -184,13 +192,12 @@ def prepare_workdir(workdir: Path, config: dict) -> Path:
 @dataclass
 class Injected:
     """A fault's parts: during the run, the operator's fix before cron's next try, after the day,
-    the day's check and a check at the end of the month; each optional."""
+    and the day's check; each optional. A check at the end of the month is ``final_<fault>``."""
 
     during: Callable[[subprocess.Popen], None] | None = None
     fix: Callable[[], None] | None = None
     after: Callable[[], None] | None = None
     check: Callable[[], tuple[bool, str]] | None = None
-    final: Callable[[], tuple[bool, str]] | None = None
 
 
 @dataclass
@@ -215,13 +222,13 @@ class Simulation:
     base: Path = REPO / "config" / "demo.yaml"  # the config whose sizes are simulated
     data_start: dt.date = DATA_START
     first_day: dt.date = FIRST_DAY
+    resume: bool = False  # go on in a kept work folder from the day after the last in its runs.json
     log: Callable[[str], None] = lambda text: print(text, flush=True)
 
     def __post_init__(self) -> None:
         self.workdir = self.root / "ops"
         self.runs: list[DayRun] = []
         self.mounted: list[Path] = []
-        self.finals: list[tuple[DayRun, Callable[[], tuple[bool, str]]]] = []
 
     # -- the daily runner --------------------------------------------------------------------
 
@@ -255,22 +262,34 @@ class Simulation:
 
     def run(self) -> None:
         self.days_list = [self.first_day + dt.timedelta(days=k) for k in range(self.days)]
-        with Providers(self.root / "providers", self.data_start) as providers:
+        providers = Providers(self.root / "providers", self.data_start)
+        saved = self.root / "runs.json"
+        if self.resume:
+            providers.listen_as_in(yaml.safe_load((self.workdir / "config" / "ops.yaml").read_text()))
+            kept = json.loads(saved.read_text())
+            self.setup_s = kept["setup_s"]
+            self.runs = [DayRun(**{**r, "today": dt.date.fromisoformat(r["today"])}) for r in kept["runs"]]
+        with providers:
             self.providers = providers
-            config = ops_config(providers.osisaf, providers.opendata, self.base, self.data_start)
-            self.configfile = prepare_workdir(self.workdir, config)
             for index, fault in self.faults.items():
                 self.plan(index, fault)
-            setup_day = self.first_day - dt.timedelta(days=1)
-            providers.advance(setup_day)
-            started = time.perf_counter()
-            status, _ = self.daily_run(setup_day)
-            self.setup_s = time.perf_counter() - started
-            if status:
-                raise RuntimeError(f"the setup run (training) failed with status {status}; see {self.workdir}/logs")
-            self.log(f"# setup (ingest {self.data_start}..{setup_day}, training, first forecast): {self.setup_s:.0f} s")
+            if not self.resume:
+                config = ops_config(providers.osisaf, providers.opendata, self.base, self.data_start)
+                self.configfile = prepare_workdir(self.workdir, config)
+                setup_day = self.first_day - dt.timedelta(days=1)
+                providers.advance(setup_day)
+                started = time.perf_counter()
+                status, _ = self.daily_run(setup_day)
+                self.setup_s = time.perf_counter() - started
+                if status:
+                    raise RuntimeError(f"the setup run (training) failed with status {status}; see {self.workdir}/logs")
+                self.log(f"# setup (ingest {self.data_start}..{setup_day}, training, first forecast): {self.setup_s:.0f} s")
             for index, today in enumerate(self.days_list):
+                if index < len(self.runs):
+                    continue
                 self.day(index, today)
+                runs = [{**r.__dict__, "today": r.today.isoformat()} for r in self.runs]
+                saved.write_text(json.dumps({"setup_s": self.setup_s, "runs": runs}, indent=1))
             self.final_checks()
             self.validation = self.validate()
             self.unmount()
@@ -308,8 +327,6 @@ class Simulation:
             run.recovered, run.note = injected.check() if injected.check else (True, "")
             if not run.issued:
                 run.recovered, run.note = False, f"no forecast; {run.note}"
-            if injected.final:
-                self.finals.append((run, injected.final))
         self.runs.append(run)
         lag = (today - dt.date.fromisoformat(run.newest_sic)).days if run.newest_sic else None
         self.log(
@@ -319,8 +336,11 @@ class Simulation:
 
     def final_checks(self) -> None:
         """The checks that need the days after a fault (a gap filled once days after it came)."""
-        for run, final in self.finals:
-            ok, note = final()
+        for run in self.runs:
+            final = getattr(self, f"final_{run.fault}", None) if run.fault else None
+            if final is None:
+                continue
+            ok, note = final(run.today)
             run.recovered = bool(run.recovered and ok)
             run.note += f"; {note}"
             self.log(f"# {run.today} {run.fault}: by the end of the month: recovered={run.recovered} ({note})")
@@ -361,17 +381,16 @@ class Simulation:
         def after() -> None:
             server._request = original  # type: ignore[method-assign]
 
-        day = today - dt.timedelta(days=NOMINAL_LAG)
-
         def check() -> tuple[bool, str]:
             return bool(answered), f"{len(answered)} requests answered 503; the forecast from the fast-track files"
 
-        def final() -> tuple[bool, str]:
-            manifest = json.loads((self.workdir / f"data/raw/osisaf/ice_conc/north/{day:%Y}/{day:%m}.json").read_text())
-            product = manifest["days"][day.isoformat()]["product"]
-            return product == "OSI-438", f"{day} (due from THREDDS that day) served by {product}"
+        return Injected(after=after, check=check)
 
-        return Injected(after=after, check=check, final=final)
+    def final_provider_down(self, today: dt.date) -> tuple[bool, str]:
+        day = today - dt.timedelta(days=NOMINAL_LAG)
+        manifest = json.loads((self.workdir / f"data/raw/osisaf/ice_conc/north/{day:%Y}/{day:%m}.json").read_text())
+        product = manifest["days"][day.isoformat()]["product"]
+        return product == "OSI-438", f"{day} (due from THREDDS that day) served by {product}"
 
     def inject_never_delivered(self, today: dt.date) -> Injected:
         day = today - dt.timedelta(days=FAST_TRACK_LAG)
@@ -380,10 +399,11 @@ class Simulation:
             newest = self.state()["newest"]["north:sic:osisaf"]
             return newest < day.isoformat(), f"{day} never delivered: newest SIC day {newest}, the forecast waits a day"
 
-        def final() -> tuple[bool, str]:
-            return self._filled(day, expected=True), f"{day} filled in time and flagged in the interim file"
+        return Injected(check=check)
 
-        return Injected(check=check, final=final)
+    def final_never_delivered(self, today: dt.date) -> tuple[bool, str]:
+        day = today - dt.timedelta(days=FAST_TRACK_LAG)
+        return self._filled(day, expected=True), f"{day} filled in time and flagged in the interim file"
 
     def inject_killed_job(self, today: dt.date) -> Injected:
         """SIGKILL to the first member prediction of the day's run."""
@@ -392,7 +412,7 @@ class Simulation:
         def during(proc: subprocess.Popen) -> None:
             deadline = time.monotonic() + 900
             while proc.poll() is None and time.monotonic() < deadline and not killed:
-                for pid in _pids_running("floecast predict"):
+                for pid in _descendants_running(proc.pid, "floecast predict"):
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
                     break
@@ -411,16 +431,22 @@ class Simulation:
         self.mounted.append(obs)
         seen: dict[str, str] = {}
 
-        def fix() -> None:  # the operator reads the message, checks the part kept, and makes room
+        def fix() -> None:  # the operator reads the message, looks at the part, and makes room
             seen["log"] = (self.workdir / f"logs/build_store_obs/north_{today:%Y}.log").read_text(errors="replace")
-            seen["kept"] = store_problem(obs / f"{today:%Y}.zarr") or "valid"
+            part = obs / f"{today:%Y}.zarr"
+            # Snakemake removes a directory output before its job runs; what is there must not be a partial part
+            seen["part"] = (store_problem(part) or "valid") if part.exists() else "absent"
+            seen["left"] = ", ".join(p.name for p in obs.iterdir() if p.name.startswith("."))
             subprocess.run(["mount", "-o", "remount,size=1g", str(obs)], check=True)
 
         def check() -> tuple[bool, str]:
-            full = "DiskFullError" in seen.get("log", "") or "No space left" in seen.get("log", "")
-            return full and seen.get("kept") == "valid", (
-                f"the store build stopped on the full disk ({'said so' if full else 'NOT said'}), "
-                f"the previous part {seen.get('kept', 'not checked')}, rebuilt once room was made"
+            said = "no space left" in seen.get("log", "").lower()
+            rebuilt = store_problem(obs / f"{today:%Y}.zarr")
+            ok = said and seen.get("part") in ("valid", "absent") and not seen.get("left") and rebuilt is None
+            return ok, (
+                f"the store build stopped on the full disk ({'naming it' if said else 'NOT said'}), "
+                f"the part under its name then {seen.get('part', 'not looked at')}, temporary folders left: "
+                f"{seen.get('left') or 'none'}; rebuilt once room was made: {rebuilt or 'valid'}"
             )
 
         return Injected(fix=fix, check=check)
@@ -527,18 +553,29 @@ def store_problem(part: Path) -> str | None:
     return None
 
 
-def _pids_running(pattern: str) -> list[int]:
-    pids = []
+def _descendants_running(root: int, pattern: str) -> list[int]:
+    """The processes below ``root`` (this run's own) whose command line holds ``pattern``, shells left out."""
+    parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    ours, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - ours
+        ours |= frontier
+    found = []
+    for pid in sorted(ours):
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if pattern in cmdline and "/bin/sh" not in cmdline and "bash -c" not in cmdline:
-            pids.append(int(entry.name))
-    return pids
+        if pattern in cmdline and "bash -c" not in cmdline and not cmdline.startswith("/bin/sh"):
+            found.append(pid)
+    return found
 
 
 def _mount_tmpfs(point: Path, free: int) -> bool:
@@ -571,7 +608,8 @@ def _benchmark_module(name: str):  # noqa: ANN202 - a module of benchmarks/
 def prod_cpu_daily_run(root: Path, members: int = 5, threads: int = 2) -> dict[str, float]:
     """One daily run's stages at production size on this CPU, for both hemispheres, through the CLIs the
     rules run: the current year's store part (from synthetic interim files written as benchmarks/store.py
-    writes them: a whole year, 5 trend years before it), each member's prediction with random weights of
+    writes them: a whole year, 5 trend years before it; the same files for both hemispheres), each
+    member's prediction with random weights of
     the production model, the ensemble file and the plots. Ingest and regridding (network and the
     providers' grids) are not in it: benchmarks/regrid.py times the regridding. Seconds by stage."""
     import torch
@@ -595,10 +633,12 @@ def prod_cpu_daily_run(root: Path, members: int = 5, threads: int = 2) -> dict[s
         subprocess.run(cmd, check=True, env=env, capture_output=True)
         stages[stage] = stages.get(stage, 0.0) + time.perf_counter() - started
 
+    # not timed, the inputs: one set of synthetic interim files serves both hemispheres (their EASE2 grids
+    # share the x/y coordinates the files carry; the values are synthetic either way)
+    store_bench.GRID = Ease2Grid("north", 1)
+    sic, atmos, statistics = store_bench.write_interim(root / "interim", inputs)
     for hemi in config["hemispheres"]:
         folder = root / hemi
-        store_bench.GRID = Ease2Grid(hemi, 1)
-        sic, atmos, statistics = store_bench.write_interim(folder / "interim", inputs)  # not timed: the inputs
         weights = []
         for member in range(members):
             torch.manual_seed(member)
@@ -638,7 +678,6 @@ def prod_cpu_daily_run(root: Path, members: int = 5, threads: int = 2) -> dict[s
         problem = forecast_problem(forecast)
         if problem:
             raise RuntimeError(f"{forecast}: {problem}")
-        shutil.rmtree(folder / "interim")  # room for the next hemisphere
     return stages
 
 
@@ -661,6 +700,7 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(f"{k}:{v}" for k, v in DEFAULT_FAULTS.items()),
         help="DAY:FAULT,... (day index from 0; '' for none)",
     )
+    parser.add_argument("--resume", action="store_true", help="go on in the --keep folder after its last day")
     parser.add_argument(
         "--prod-cpu", action="store_true", help="only one daily run's stages at production size on this CPU (minutes)"
     )
@@ -669,7 +709,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.prod_cpu:
             return prod_cpu(root)
-        return month(root, args.days, args.faults)
+        return month(root, args.days, args.faults, args.resume)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -687,9 +727,9 @@ def prod_cpu(root: Path) -> int:
     return 0
 
 
-def month(root: Path, days: int, fault_list: str) -> int:
+def month(root: Path, days: int, fault_list: str, resume: bool = False) -> int:
     faults = {int(k): v for k, v in (item.split(":") for item in fault_list.split(",") if item) if int(k) < days}
-    sim = Simulation(root, days, faults)
+    sim = Simulation(root, days, faults, resume=resume)
     try:
         sim.run()
     finally:
