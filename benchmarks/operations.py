@@ -424,9 +424,10 @@ class Simulation:
         return Injected(during=during, check=check)
 
     def inject_full_disk(self, today: dt.date) -> Injected:
-        """The store's folder on a tmpfs with 16 KiB free: the current year's part cannot be rebuilt."""
+        """The store's folder on a tmpfs with no room to spare: Snakemake removes the current year's part before
+        its job runs, and the rebuilt part, a day longer, does not fit in the room the old one leaves."""
         obs = self.workdir / "data/store/north/obs"
-        if not _mount_tmpfs(obs, free=16 * 1024):
+        if not _mount_tmpfs(obs, free=0):
             return Injected(check=lambda: (False, "cannot mount a tmpfs here (needs root)"))
         self.mounted.append(obs)
         seen: dict[str, str] = {}
@@ -636,9 +637,16 @@ def prod_cpu_daily_run(root: Path, members: int = 5, threads: int = 2) -> dict[s
     # not timed, the inputs: one set of synthetic interim files serves both hemispheres (their EASE2 grids
     # share the x/y coordinates the files carry; the values are synthetic either way)
     store_bench.GRID = Ease2Grid("north", 1)
-    sic, atmos, statistics = store_bench.write_interim(root / "interim", inputs)
+    interim = root / "interim"
+    statistics = interim / "store" / "statistics.nc"
+    if statistics.is_file():  # written by an earlier run in this --keep folder
+        sic = [interim / "sic" / f"{y}.nc" for y in range(year - inputs.sic_trend_years, year + 1)]
+        atmos = {name: [interim / name / f"{year}.nc"] for name in ("t2m", "u10", "v10")}
+    else:
+        sic, atmos, statistics = store_bench.write_interim(interim, inputs)
     for hemi in config["hemispheres"]:
         folder = root / hemi
+        folder.mkdir(parents=True, exist_ok=True)
         weights = []
         for member in range(members):
             torch.manual_seed(member)

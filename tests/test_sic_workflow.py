@@ -59,16 +59,20 @@ def _mtimes(workdir: Path, paths: list[str]) -> dict[str, int]:
     return {path: (workdir / path).stat().st_mtime_ns for path in paths}
 
 
-def _dummy_forecast(workdir: Path) -> Path:
-    """The files of an issued forecast for INIT (models, calibration, members, the file), newest last."""
+def _dummy_forecast(workdir: Path, configfile: Path) -> Path:
+    """The files of an issued forecast for INIT (models, calibration, members, the file), newest last; each
+    member's meta.json records the config's training spec, as a trained member's does (else it is retrained)."""
+    from floecast.config import load, training_spec
+
     run = workdir / "models/north/t"
     results = workdir / "results/north/t"
     paths = [run / f"member_{k}" / name for k in range(3) for name in ("weights.pt", "meta.json", "history.csv")]
     paths += [results / f"hindcast/validate/member_{k}.nc" for k in range(3)] + [run / "spread.json"]
     paths += [results / f"members/{INIT}/member_{k}.nc" for k in range(3)] + [results / f"forecasts/{INIT}.nc"]
+    meta = json.dumps({"spec": training_spec(load(configfile))})
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("issued\n")
+        path.write_text(meta if path.name == "meta.json" else "issued\n")
     return paths[-1]
 
 
@@ -111,7 +115,7 @@ def test_a_fast_track_day_replaced_by_its_nominal_file_rebuilds_the_right_parts(
     assert json.loads((raw / "2025/06.json").read_text())["days"]["2025-06-15"]["version"] == "3.0"
     with xr.open_dataset(workdir / INTERIM[1]) as ds:
         assert str(ds["sic_product"].values[-1]) == "OSI-438 v3.0 (OSI-438-fast-track)"
-    forecast = _dummy_forecast(workdir)
+    forecast = _dummy_forecast(workdir, configfile)
     issued = forecast.stat().st_mtime_ns
     assert "Nothing to be done" in snakemake(workdir, "-n", str(forecast.relative_to(workdir)), configfile=configfile).stdout
     before = _mtimes(workdir, PARTS + INTERIM + ["data/store/north/statistics.nc"])
