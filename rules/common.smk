@@ -418,6 +418,21 @@ def unless_retraining(paths):
     return inputs
 
 
+def ancient_once_made(output, paths):
+    """An input function: ``paths`` (a list, a path or an input function) as ancient once
+    ``output`` (a layout template) exists, so a rebuilt input does not remake an issued
+    output; as plain inputs while it is missing. Ancient inputs whose producer must run
+    make Snakemake (9.27) drop a job whose output is missing: with ancient store parts
+    alone, a day whose current-year part was rebuilt issued no forecast."""
+
+    def inputs(wildcards):
+        files = paths(wildcards) if callable(paths) else paths
+        made = os.path.exists(output.format(**wildcards))
+        return ancient(files) if made else files
+
+    return inputs
+
+
 def pretrain_store(wildcards):
     return [
         layout.STORE_CMIP6.format(hemi=wildcards.hemi, cmip6_run=run, year=year)

@@ -5,13 +5,15 @@ rule scorecard:
     input:
         members=hindcast_members("test"),
         # ancient: the test years do not change when days are appended
-        store=ancient(lambda w: split_store(w.hemi, "test")),
+        store=ancient_once_made(layout.SCORECARD, lambda w: split_store(w.hemi, "test")),
         # the training years (and their neighbours): the reference ensembles' members
-        train_store=ancient(lambda w: years_store(w.hemi, TRAIN_YEARS)),
-        statistics=ancient(layout.STATISTICS),
+        train_store=ancient_once_made(
+            layout.SCORECARD, lambda w: years_store(w.hemi, TRAIN_YEARS)
+        ),
+        statistics=ancient_once_made(layout.SCORECARD, layout.STATISTICS),
         spread=layout.SPREAD,
-        # ancient: SEAS5's past starts do not change
-        seas5=ancient(seas5_interim),
+        # SEAS5's past starts do not change
+        seas5=ancient_once_made(layout.SCORECARD, seas5_interim),
     output:
         csv=report(
             layout.SCORECARD,

@@ -60,18 +60,16 @@ def _mtimes(workdir: Path, paths: list[str]) -> dict[str, int]:
 
 
 def _dummy_forecast(workdir: Path, configfile: Path) -> Path:
-    """The files of an issued forecast for INIT (models trained on the config's spec, calibration, members,
-    the file), newest last."""
-    from floecast import config as cfg
+    """The files of an issued forecast for INIT (models, calibration, members, the file), newest last; each
+    member's meta.json records the config's training spec, as a trained member's does (else it is retrained)."""
+    from floecast.config import load, training_spec
 
-    checked = cfg.load(configfile)
-    checked.update(cfg.check(checked))
-    meta = json.dumps({"spec": cfg.training_spec(checked)})
     run = workdir / "models/north/t"
     results = workdir / "results/north/t"
     paths = [run / f"member_{k}" / name for k in range(3) for name in ("weights.pt", "meta.json", "history.csv")]
     paths += [results / f"hindcast/validate/member_{k}.nc" for k in range(3)] + [run / "spread.json"]
     paths += [results / f"members/{INIT}/member_{k}.nc" for k in range(3)] + [results / f"forecasts/{INIT}.nc"]
+    meta = json.dumps({"spec": training_spec(load(configfile))})
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(meta if path.name == "meta.json" else "issued\n")
