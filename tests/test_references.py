@@ -81,6 +81,20 @@ def test_dressed_anomaly_persistence_drops_years_without_their_days() -> None:
         training.anomaly_persistence_errors(pd.DatetimeIndex(["2010-01-02"]), 400)
 
 
+def test_a_reference_no_training_year_can_make_is_left_out_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """The first training year at the start of the store (the simulated month's config): anomaly persistence
+    at lead 400 needs days before the store, so the dressed reference is left out; the climatological one stays."""
+    from floecast.references import CLIMATOLOGICAL_ENSEMBLE, reference_ensembles
+
+    training = _training({"2001-01-02": 0.4, "2002-01-02": 0.6})
+    targets = pd.DatetimeIndex(["2010-01-02"])
+    with caplog.at_level("WARNING", logger="floecast.references"):
+        made = reference_ensembles(training, targets, 400, np.zeros((1, 1, 1), np.float32))
+    assert list(made) == [CLIMATOLOGICAL_ENSEMBLE]
+    np.testing.assert_allclose(made[CLIMATOLOGICAL_ENSEMBLE][:, 0, 0, 0], [0.4, 0.6], atol=1e-6)
+    assert "dressed_anomaly_persistence at lead 400 left out of the scorecard: no training year" in caplog.text
+
+
 def test_scorecard_scores_the_references_on_the_ensembles_dates(tiny_data, tmp_path: Path) -> None:
     dates = pd.date_range("2004-01-10", "2004-12-20", freq="10D")
     paths = _members(tiny_data, tmp_path, dates, (-0.05, 0.05))

@@ -15,6 +15,7 @@ it is stored): the members are the same years for every init date of a lead.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ import pandas as pd
 
 from floecast import metrics
 from floecast.store import SIC_STEPS, read_sic, store_parts
+
+log = logging.getLogger(__name__)
 
 CLIMATOLOGICAL_ENSEMBLE = "climatological_ensemble"
 DRESSED_ANOMALY_PERSISTENCE = "dressed_anomaly_persistence"
@@ -64,7 +67,13 @@ class TrainingYears:
     def climatological_ensemble(self, targets: pd.DatetimeIndex) -> np.ndarray:
         """(members, n, H, W): each training year's SIC on the valid days ``targets``."""
         members = [self._where(same_day_in(targets, year)) for year in self.years]
-        return np.stack([self._field(index) for index in members if (index >= 0).all()])
+        held = [self._field(index) for index in members if (index >= 0).all()]
+        if not held:
+            raise ValueError(
+                f"no training year ({self.years[0]}-{self.years[-1]}) holds every valid day "
+                f"({self.dates[0].date()} .. {self.dates[-1].date()} are stored)"
+            )
+        return np.stack(held)
 
     def anomaly_persistence_errors(self, targets: pd.DatetimeIndex, lead: int) -> np.ndarray:
         """(members, n, H, W): observed - anomaly persistence at ``lead`` in each training year, valid on the same
@@ -98,8 +107,16 @@ def dressed(forecast: np.ndarray, errors: np.ndarray) -> np.ndarray:
 def reference_ensembles(
     training: TrainingYears, targets: pd.DatetimeIndex, lead: int, anomaly_persistence: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """The references' members at one lead, by method name."""
-    return {
-        CLIMATOLOGICAL_ENSEMBLE: training.climatological_ensemble(targets),
-        DRESSED_ANOMALY_PERSISTENCE: dressed(anomaly_persistence, training.anomaly_persistence_errors(targets, lead)),
+    """The references' members at one lead, by method name. A reference no training year can make (a store
+    whose first training year has no days before it) is left out of the scorecard, and the log says why."""
+    makers = {
+        CLIMATOLOGICAL_ENSEMBLE: lambda: training.climatological_ensemble(targets),
+        DRESSED_ANOMALY_PERSISTENCE: lambda: dressed(anomaly_persistence, training.anomaly_persistence_errors(targets, lead)),
     }
+    made = {}
+    for name, make in makers.items():
+        try:
+            made[name] = make()
+        except ValueError as err:
+            log.warning("%s at lead %d left out of the scorecard: %s", name, lead, err)
+    return made
