@@ -53,8 +53,6 @@ from servers.opendata import OpendataServer  # noqa: E402
 from servers.osisaf import OsisafServers  # noqa: E402
 from servers.thredds import Fault as ThreddsFault  # noqa: E402
 
-from floecast.sources.osisaf import EPOCH  # noqa: E402
-
 CDS_KEY = "00000000-ops-sim-0000"  # the stand-in CDS's key (a test value, not a secret)
 FIRST_DAY = dt.date(2026, 2, 1)
 DATA_START = dt.date(2023, 1, 1)
@@ -79,22 +77,6 @@ def ops_config(servers: OsisafServers, opendata: OpendataServer, base: Path, sta
         splits={"train": [years, years], "validate": [years + 1, years + 1], "test": [years + 2, years + 2]},
     )
     return config
-
-
-def _clone(template: Path, target: Path, day: dt.date) -> None:
-    """A copy of a day's file for another day (name, time and coverage of that day)."""
-    import netCDF4
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.copy(template, tmp)
-    with netCDF4.Dataset(tmp, "a") as nc:
-        centre = (dt.datetime.combine(day, dt.time(12)) - EPOCH).total_seconds()
-        nc["time"][0] = centre
-        nc["time_bnds"][0, :] = [centre - 43200.0, centre + 43200.0]
-        nc.time_coverage_start = f"{day:%Y%m%d}T000000Z"
-        nc.time_coverage_end = f"{day:%Y%m%d}T235959Z"
-    tmp.rename(target)  # the server never serves a half-written file
 
 
 class Providers:
@@ -153,7 +135,7 @@ class Providers:
         if product not in self.templates:
             self.templates[product] = self.osisaf.publish(product, "north", day)
             return
-        _clone(self.templates[product], self.path(product, day), day)
+        self.osisaf.publish_copy(self.templates[product], product, "north", day)
 
     def advance(self, today: dt.date) -> None:
         """Publish everything the providers have on ``today`` (idempotent)."""
