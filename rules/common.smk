@@ -449,6 +449,21 @@ def unless_retraining(paths):
     return inputs
 
 
+def ancient_once_made(output, paths):
+    """An input function: ``paths`` (a list, a path or an input function) as ancient once
+    ``output`` (a layout template) exists, so a rebuilt input does not remake an issued
+    output; as plain inputs while it is missing. Ancient inputs whose producer must run
+    make Snakemake (9.27) drop a job whose output is missing: with ancient store parts
+    alone, a day whose current-year part was rebuilt issued no forecast."""
+
+    def inputs(wildcards):
+        files = paths(wildcards) if callable(paths) else paths
+        made = os.path.exists(output.format(**wildcards))
+        return ancient(files) if made else files
+
+    return inputs
+
+
 def pretrain_store(wildcards):
     return [
         layout.STORE_CMIP6.format(hemi=wildcards.hemi, cmip6_run=run, year=year)
@@ -469,7 +484,11 @@ def forecast_store(wildcards):
 def split_store(hemi, split):
     """The parts of a hindcast split's years, the year before them (their first inputs) and
     the year after (the targets of their last init dates), within the data."""
-    years = SPLIT_YEARS[split]
+    return years_store(hemi, SPLIT_YEARS[split])
+
+
+def years_store(hemi, years):
+    """The parts of ``years``, the year before and the year after, within the data."""
     first = max(OBS_YEARS[0], years[0] - 1)
     last = min(OBS_YEARS[-1], years[-1] + 1)
     return obs_store(hemi, range(first, last + 1))

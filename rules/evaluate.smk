@@ -5,11 +5,15 @@ rule scorecard:
     input:
         members=hindcast_members("test"),
         # ancient: the test years do not change when days are appended
-        store=ancient(lambda w: split_store(w.hemi, "test")),
-        statistics=ancient(layout.STATISTICS),
+        store=ancient_once_made(layout.SCORECARD, lambda w: split_store(w.hemi, "test")),
+        # the training years (and their neighbours): the reference ensembles' members
+        train_store=ancient_once_made(
+            layout.SCORECARD, lambda w: years_store(w.hemi, TRAIN_YEARS)
+        ),
+        statistics=ancient_once_made(layout.SCORECARD, layout.STATISTICS),
         spread=layout.SPREAD,
-        # ancient: SEAS5's past starts do not change
-        seas5=ancient(seas5_interim),
+        # SEAS5's past starts do not change
+        seas5=ancient_once_made(layout.SCORECARD, seas5_interim),
     output:
         csv=report(
             layout.SCORECARD,
@@ -48,13 +52,15 @@ rule scorecard:
     conda:
         "../envs/predict.yaml"
     resources:
-        mem_mb=8000,
+        # the training years' SIC (uint8) and, per lead, the reference ensembles' members (float32)
+        mem_mb=24000,
         runtime=60,
     params:
         seas5=lambda w, input: f"--seas5 {' '.join(input.seas5)}" if input.seas5 else "",
     shell:
         "floecast scorecard --members {input.members} --store {input.store}"
         " --statistics {input.statistics} --spread {input.spread}"
+        " --train-store {input.train_store}"
         " --out {output.csv} --plot {output.plot}"
         " --month-heatmap {output.month} --reliability {output.reliability}"
         " --reliability-plot {output.reliability_plot} --regions {output.regions}"

@@ -6,7 +6,7 @@ rule predict_member:
         weights=layout.MEMBER_WEIGHTS,
         # ancient: a forecast already issued is not made again when a store part it read
         # is rebuilt later (a fast-track day replaced): force it to reissue (runbook)
-        store=ancient(forecast_store),
+        store=ancient_once_made(layout.MEMBER_FORECAST, forecast_store),
         statistics=layout.STATISTICS,
     output:
         layout.MEMBER_FORECAST,
@@ -25,9 +25,12 @@ rule predict_member:
     params:
         # weights trained on another spec than the config's are refused, naming the setting
         spec=SPEC_JSON,
+        # the ensemble's size: a distributional member forecasts its quantile (k + 0.5) / n
+        members=len(MEMBERS),
     shell:
         "floecast predict --weights {input.weights} --store {input.store}"
         " --statistics {input.statistics} --member {wildcards.member}"
+        " --members {params.members}"
         " --date {wildcards.date} --spec {params.spec:q} --threads {threads}"
         " --out {output} > {log} 2>&1"
 
@@ -41,8 +44,10 @@ rule hindcast_member:
     input:
         weights=layout.MEMBER_WEIGHTS,
         # ancient: the split's years do not change when days are appended
-        store=ancient(lambda w: split_store(w.hemi, w.split)),
-        statistics=ancient(layout.STATISTICS),
+        store=ancient_once_made(
+            layout.HINDCAST_MEMBER, lambda w: split_store(w.hemi, w.split)
+        ),
+        statistics=ancient_once_made(layout.HINDCAST_MEMBER, layout.STATISTICS),
     output:
         layout.HINDCAST_MEMBER,
     log:
@@ -60,9 +65,12 @@ rule hindcast_member:
     params:
         stride=config["verify"]["stride_days"],
         spec=SPEC_JSON,
+        # the ensemble's size: a distributional member forecasts its quantile (k + 0.5) / n
+        members=len(MEMBERS),
     shell:
         "floecast predict --weights {input.weights} --store {input.store}"
         " --statistics {input.statistics} --member {wildcards.member}"
+        " --members {params.members}"
         " --split {wildcards.split} --stride {params.stride} --month-starts"
         " --spec {params.spec:q}"
         " --threads {threads} --out {output} > {log} 2>&1"
@@ -71,8 +79,10 @@ rule hindcast_member:
 rule calibrate_spread:
     input:
         members=hindcast_members("validate"),
-        store=ancient(lambda w: split_store(w.hemi, "validate")),
-        statistics=ancient(layout.STATISTICS),
+        store=ancient_once_made(
+            layout.SPREAD, lambda w: split_store(w.hemi, "validate")
+        ),
+        statistics=ancient_once_made(layout.SPREAD, layout.STATISTICS),
     output:
         layout.SPREAD,
     log:
@@ -95,12 +105,12 @@ rule calibrate_spread:
 rule combine_forecast:
     input:
         members=lambda w: expand(layout.MEMBER_FORECAST, member=MEMBERS, **w),
-        store=ancient(forecast_store),
+        store=ancient_once_made(layout.FORECAST, forecast_store),
         statistics=layout.STATISTICS,
         spread=layout.SPREAD,
         # what served the newest input days is recorded in the file
-        sic_manifests=ancient(forecast_sic_manifests),
-        atmos_raw=ancient(forecast_atmos_raw),
+        sic_manifests=ancient_once_made(layout.FORECAST, forecast_sic_manifests),
+        atmos_raw=ancient_once_made(layout.FORECAST, forecast_atmos_raw),
     output:
         # update: Snakemake neither removes the forecast before a re-run nor keeps a failed
         # re-run's: the previous forecast stays in place until a new one is complete

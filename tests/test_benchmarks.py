@@ -126,3 +126,24 @@ def test_epoch_sizes_count_the_init_dates_training_uses(bench) -> None:
     assert sizes.pretrain == 3 * len(store.init_dates())
     config["train"]["sample_stride_days"] = 7
     assert bench.epoch_sizes(config, inputs).train == len(store.init_dates((2000, 2000), stride=7))
+
+
+def test_demo_reliability_gap_pools_the_lead_groups_within_7_to_30_days() -> None:
+    spec = importlib.util.spec_from_file_location("bench_demo", REPO / "benchmarks" / "demo.py")
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    rows = []
+    # bin 0.9-1.0: 8-14 d says 0.95 with 0.75 observed over 100 cases, 15-30 d 0.95 with 0.95 over 300:
+    # pooled 0.95 against 0.90, a gap of 0.05; bin 0.5-0.6 holds 1 case of 1000 (under 1 %): its gap of 0.55 is left
+    # out; the 1-7 d group (leads below 7) and the other methods do not count
+    for group, count, observed in (("8-14", 100, 0.75), ("15-30", 300, 0.95)):
+        rows.append(("hindcast", "ensemble_mean", group, 0.9, count, 0.95, observed))
+        rows.append(("hindcast", "ensemble_mean", group, 0.0, 299, 0.02, 0.03))
+    rows.append(("hindcast", "ensemble_mean", "15-30", 0.5, 1, 0.55, 0.0))
+    rows.append(("hindcast", "ensemble_mean", "1-7", 0.9, 500, 0.95, 0.2))
+    rows.append(("hindcast", "persistence", "8-14", 0.9, 500, 1.0, 0.2))
+    table = pd.DataFrame(
+        rows,
+        columns=["date_set", "method", "lead_group", "bin_lower", "count", "forecast_probability", "observed_frequency"],
+    )
+    assert demo.reliability_max_dev(table) == pytest.approx(0.05)

@@ -183,8 +183,8 @@ def test_invalid_existing_target_is_fetched_again(server: OpendataServer, client
         validate_opendata_day(target, DAY + dt.timedelta(days=1), ["t2m"], "north", area_lat=60.0)
 
 
-def test_newest_opendata_day() -> None:
-    today = dt.datetime.now(dt.UTC).date()  # the client's latest() looks at today's and yesterday's run
+def test_newest_opendata_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    today = dt.datetime.now(dt.UTC).date()  # today's and yesterday's run are looked at
     yesterday = today - dt.timedelta(days=1)
     with OpendataServer() as srv:
         client = make_opendata_client(srv.base_url, **FAST)
@@ -199,6 +199,11 @@ def test_newest_opendata_day() -> None:
         srv.add_run(today, steps=range(12, 22, 3))
         assert newest_opendata_day(client=client) == today
         assert newest_opendata_day(srv.base_url) == today  # the default client
+        # on a simulated day (floecast.clock), the runs of that day and the day before
+        monkeypatch.setenv("FLOECAST_TODAY", (yesterday - dt.timedelta(days=1)).isoformat())
+        assert newest_opendata_day(client=client) == yesterday - dt.timedelta(days=1)
+        monkeypatch.setenv("FLOECAST_TODAY", (yesterday - dt.timedelta(days=5)).isoformat())
+        assert newest_opendata_day(client=client) is None
 
 
 def test_request_and_defaults() -> None:

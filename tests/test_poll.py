@@ -63,6 +63,21 @@ def test_newest_sic_day_takes_fast_track_files_from_ftp(osisaf: OsisafServers) -
     assert osisaf.ftp.total("SIZE") - size_before == 2 and osisaf.ftp.total("RETR") == 0
 
 
+def test_newest_sic_day_passes_over_a_server_that_cannot_answer(osisaf: OsisafServers) -> None:
+    """THREDDS answers 503 (the nominal files): the fast-track files on the FTP server still give the newest day."""
+    nominal = osisaf.chain.product("OSI-438")
+    second = osisaf.relpath(nominal, "north", AMSR_TODAY - dt.timedelta(days=2))
+    before = osisaf.thredds.requests_for(second)
+    for back in (1, 2):
+        osisaf.thredds.fail(osisaf.relpath(nominal, "north", AMSR_TODAY - dt.timedelta(days=back)), "status", status=503)
+    with Probe() as probe:
+        newest = newest_sic_day(osisaf.chain, "north", AMSR_TODAY, probe)
+    assert newest == (dt.date(2026, 1, 18), "OSI-438 v3.0 (OSI-438-fast-track)")
+    # one 503 and the nominal product is not asked again in that poll: the second fault is still queued
+    assert osisaf.thredds.requests_for(second) == before
+    osisaf.thredds._faults.clear()
+
+
 def _poll(tmp_path: Path, config: dict, date: str | None, today: str | None = None) -> tuple[int, dict, str]:
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))

@@ -279,6 +279,29 @@ def test_a_broken_ftp_transfer_resumes_and_a_bad_fast_track_file_is_rejected(osi
     assert "all-zero field" in json.loads((out / "missing.json").read_text())[-1]["reason"]
 
 
+def test_a_down_thredds_server_passes_to_the_fast_track_file(osisaf: OsisafServers, tmp_path: Path) -> None:
+    """THREDDS answers 503 to the nominal files (retries used up): the fast-track files on the FTP
+    server serve those days, the nominal product is not asked for again in the run, and the days stay
+    stand-ins, replaced later. With no stand-in for a day, the failure is raised."""
+    chain = osisaf.chain
+    days = [dt.date(2026, 2, 10), dt.date(2026, 2, 11)]
+    for day in days:
+        osisaf.publish("OSI-438-fast-track", "north", day, grid=SMALL)
+        osisaf.thredds.fail(osisaf.relpath(chain.product("OSI-438"), "north", day), "status", times=None, status=503)
+    out = tmp_path / "raw"
+
+    result = fetch_sic_period(chain, "north", days[0], days[1], out, grid=SMALL, **FAST)
+
+    assert result.served == dict.fromkeys(days, "OSI-438-fast-track")
+    nominal = [osisaf.requests("OSI-438", "north", day) for day in days]
+    assert nominal == [1 + FAST["retries"], 0]  # given up on after the first day's retries
+    manifest = period_manifest(out, chain, "north", "osisaf", days[0], days[1], "test")
+    assert all(manifest["days"][d.isoformat()]["replaced_later"] for d in days)
+    alone = chain.with_servers({"ftp": "ftp://127.0.0.1:9"})  # no FTP server there: nothing serves the day
+    with pytest.raises(http.DownloadError, match="gave up after"):
+        fetch_sic_period(alone, "north", dt.date(2026, 2, 12), dt.date(2026, 2, 12), tmp_path / "none", grid=SMALL, **FAST)
+
+
 def test_an_ftp_login_refusal_stops_the_fetch_with_a_clear_error(osisaf: OsisafServers, tmp_path: Path) -> None:
     chain = osisaf.chain.with_servers({"ftp": osisaf.ftp.base_url.replace("ftp://", "ftp://nobody:wrong@")})
     day = dt.date(2026, 2, 3)

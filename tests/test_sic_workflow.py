@@ -9,10 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
 from pathlib import Path
 
-import netCDF4
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,7 +21,6 @@ from test_workflow import snakemake
 
 from floecast.cli import main
 from floecast.grid import Ease2Grid
-from floecast.sources.osisaf import EPOCH
 
 pytestmark = pytest.mark.workflow
 REPO = Path(__file__).resolve().parents[1]
@@ -35,24 +32,10 @@ PARTS = [f"data/store/north/obs/{year}.zarr" for year in (2024, 2025, 2026)]
 INTERIM = [f"data/interim/north/obs/sic/{year}.nc" for year in (2024, 2025, 2026)]
 
 
-def _clone(template: Path, target: Path, day: dt.date) -> None:
-    """A copy of a day's file for another day: name, time and coverage of that day (fixtures in seconds)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(template, target)
-    with netCDF4.Dataset(target, "a") as nc:
-        centre = (dt.datetime.combine(day, dt.time(12)) - EPOCH).total_seconds()
-        nc["time"][0] = centre
-        nc["time_bnds"][0, :] = [centre - 43200.0, centre + 43200.0]
-        nc.time_coverage_start = f"{day:%Y%m%d}T000000Z"
-        nc.time_coverage_end = f"{day:%Y%m%d}T235959Z"
-
-
 def publish_days(servers: OsisafServers, product: str, days: list[dt.date]) -> None:
-    chain = servers.chain
     template = servers.publish(product, "north", days[0])
     for day in days[1:]:
-        target = servers.server_for(chain.product(product)).path(servers.relpath(chain.product(product), "north", day))
-        _clone(template, target, day)
+        servers.publish_copy(template, product, "north", day)
 
 
 def _mtimes(workdir: Path, paths: list[str]) -> dict[str, int]:
@@ -60,18 +43,16 @@ def _mtimes(workdir: Path, paths: list[str]) -> dict[str, int]:
 
 
 def _dummy_forecast(workdir: Path, configfile: Path) -> Path:
-    """The files of an issued forecast for INIT (models trained on the config's spec, calibration, members,
-    the file), newest last."""
-    from floecast import config as cfg
+    """The files of an issued forecast for INIT (models, calibration, members, the file), newest last; each
+    member's meta.json records the config's training spec, as a trained member's does (else it is retrained)."""
+    from floecast.config import load, training_spec
 
-    checked = cfg.load(configfile)
-    checked.update(cfg.check(checked))
-    meta = json.dumps({"spec": cfg.training_spec(checked)})
     run = workdir / "models/north/t"
     results = workdir / "results/north/t"
     paths = [run / f"member_{k}" / name for k in range(3) for name in ("weights.pt", "meta.json", "history.csv")]
     paths += [results / f"hindcast/validate/member_{k}.nc" for k in range(3)] + [run / "spread.json"]
     paths += [results / f"members/{INIT}/member_{k}.nc" for k in range(3)] + [results / f"forecasts/{INIT}.nc"]
+    meta = json.dumps({"spec": training_spec(load(configfile))})
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(meta if path.name == "meta.json" else "issued\n")

@@ -182,4 +182,8 @@ def test_forecast_combined_from_the_slurm_members(slurm_run: SlurmRun) -> None:
         assert np.isfinite(mean[..., ocean]).all() and 0.0 <= np.nanmin(mean) <= np.nanmax(mean) <= 1.0
         assert np.nanmax(ds["sic"].sel(quantity="std").values) > 0.0  # three different members
     scorecard = pd.read_csv(slurm_run.workdir / "results/north/tiny/verification/scorecard.csv")
-    assert set(scorecard["method"]) == {"ensemble_mean", "persistence", "anomaly_persistence", "climatology", "linear_trend"}
+    hindcast = scorecard[scorecard["date_set"] == "hindcast"]
+    deterministic = {"persistence", "anomaly_persistence", "climatology", "linear_trend"}
+    references = {"climatological_ensemble", "dressed_anomaly_persistence"}
+    assert set(hindcast["method"]) == {"ensemble_mean", *deterministic, *references}
+    assert "seas5_synthetic" in set(scorecard.loc[scorecard["date_set"] == "seas5", "method"])

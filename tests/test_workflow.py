@@ -68,10 +68,12 @@ def test_scorecard_and_plots(tiny_run: Path) -> None:
     table = pd.read_csv(tiny_run / RESULTS / "verification" / "scorecard.csv")
     assert list(table.columns) == [
         *("lead_days", "method", "rmse", "binary_accuracy", "n_init_dates"),  # the skeleton's, first
-        *("mae", "sie_error_km2", "iiee_km2", "sps_km2", "crps", "spread_skill"),
+        *("mae", "sie_error_km2", "iiee_km2", "sps_km2", "crps", "spread_skill", "spread_skill_raw"),
         *("brier", "bss", "edge_distance_km", "month", "date_set", "floecast_version"),
     ]
-    methods = {"ensemble_mean", "persistence", "anomaly_persistence", "climatology", "linear_trend"}
+    deterministic_methods = {"persistence", "anomaly_persistence", "climatology", "linear_trend"}
+    references = {"climatological_ensemble", "dressed_anomaly_persistence"}
+    methods = {"ensemble_mean", *deterministic_methods, *references}
     hindcast = table[table["date_set"] == "hindcast"]
     assert set(hindcast["method"]) == methods
     # SEAS5 (here its synthetic stand-in, labelled so) only on the 1st of each month, next to every other method
@@ -82,11 +84,15 @@ def test_scorecard_and_plots(tiny_run: Path) -> None:
     by_month = hindcast[hindcast["month"].astype(str) != "all"]
     assert set(by_month["month"].astype(int)) <= set(range(1, 13)) and len(by_month) > 0
     table = hindcast[hindcast["month"].astype(str) == "all"]
-    # probabilistic scores for the ensemble only
-    ensemble = table["method"] == "ensemble_mean"
-    assert table.loc[ensemble, ["crps", "spread_skill"]].notna().all().all()
-    assert table.loc[~ensemble, ["crps", "spread_skill"]].isna().all().all()
-    deterministic = table[~ensemble]  # a 0/1 probability: its SPS is its IIEE, its Brier score 1 - accuracy
+    # CRPS for every method (a deterministic one's is its MAE), the spread-skill ratios for the ensembles only (the
+    # dressed anomaly persistence has one member here: the first training year lacks the December before it)
+    assert table["crps"].notna().all()
+    ensemble = table["method"].isin(["ensemble_mean", "climatological_ensemble"])
+    assert table.loc[ensemble, ["spread_skill", "spread_skill_raw"]].notna().all().all()
+    assert table.loc[~ensemble, ["spread_skill", "spread_skill_raw"]].isna().all().all()
+    deterministic = table[table["method"].isin(deterministic_methods)]
+    np.testing.assert_allclose(deterministic["crps"], deterministic["mae"], rtol=1e-5)
+    # a 0/1 probability: its SPS is its IIEE, its Brier score 1 - accuracy
     np.testing.assert_allclose(deterministic["sps_km2"], deterministic["iiee_km2"], rtol=1e-5)
     np.testing.assert_allclose(deterministic["brier"], 1 - deterministic["binary_accuracy"], rtol=1e-4)
     assert table["bss"].notna().all() and (table["bss"] <= 1).all()
@@ -97,7 +103,7 @@ def test_scorecard_and_plots(tiny_run: Path) -> None:
     assert persistence.loc[10] > persistence.loc[1]  # persistence decays with lead
     verification = tiny_run / RESULTS / "verification"
     reliability = pd.read_csv(verification / "reliability.csv")
-    assert set(reliability["method"]) == {"ensemble_mean", "seas5_synthetic"}
+    assert set(reliability["method"]) == {"ensemble_mean", "seas5_synthetic", *references}
     assert set(reliability["lead_group"]) == {"1-7", "8-10"}
     regions = pd.read_csv(verification / "scores_by_region.csv")
     assert regions["region"].nunique() == 7 and set(regions["method"]) == methods | {"seas5_synthetic"}

@@ -1,7 +1,8 @@
 """Spread calibration of the ensemble, fitted on the validation years.
 
 Members that differ only in their seed agree far more than their error warrants (the demo's
-spread-skill ratio is about 0.04). Each lead's spread is therefore inflated about the
+spread-skill ratio is about 0.05); distributional members come close (about 0.9,
+docs/model-card.md). Each lead's spread is therefore scaled about the
 ensemble mean by the factor that makes the spread equal the ensemble mean's RMSE over the
 validation years (never the test years): member' = mean + factor * (member - mean),
 clipped to [0, 1]. The mean is unchanged; the std, the sea-ice probability, CRPS and the

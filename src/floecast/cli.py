@@ -328,7 +328,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
         candidates = store.init_dates(years)  # type: ignore[arg-type]
         chosen = hindcast_init_dates(candidates, args.stride, month_starts=args.month_starts)
         dates = [d.date() for d in pd.DatetimeIndex(chosen)]
-    predict_member(args.weights, args.store, dates, args.out, args.member, args.statistics, expected)
+    predict_member(args.weights, args.store, dates, args.out, args.member, args.statistics, expected, args.members)
     log.info("wrote %s (%d init dates)", args.out, len(dates))
 
 
@@ -410,6 +410,7 @@ def cmd_scorecard(args: argparse.Namespace) -> None:
         seas5=args.seas5,
         reliability_csv=args.reliability,
         regions_csv=args.regions,
+        train_store=args.train_store,
     )
     if args.plot:
         plot_skill(args.out, args.plot)
@@ -746,6 +747,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", nargs="+", required=True, help="the store's yearly parts (<year>.zarr) or their folder")
     p.add_argument("--statistics", help="statistics.nc (default: data/store/<hemi>/statistics.nc beside the parts)")
     p.add_argument("--member", type=int, required=True)
+    p.add_argument(
+        "--members",
+        type=int,
+        help="the ensemble's size (train.members): member k of n forecasts the quantile (k + 0.5) / n of a "
+        "distributional member (model.ensemble.methods)",
+    )
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--date", type=_date, help="init date")
     group.add_argument("--split", choices=["validate", "test"], help="hindcast over this split's years")
@@ -818,6 +825,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reliability", help="reliability table by lead group (CSV)")
     p.add_argument("--reliability-plot", help="reliability diagram (PNG) of --reliability")
     p.add_argument("--regions", help="scores by longitude sector (CSV)")
+    p.add_argument(
+        "--train-store",
+        nargs="+",
+        help="the training years' store parts: the reference ensembles (climatological, dressed anomaly persistence)",
+    )
     p.set_defaults(func=cmd_scorecard)
 
     p = sub.add_parser("plot", help="forecast maps and extent-by-lead figures")

@@ -267,6 +267,9 @@ def check(config: dict, today: dt.date | None = None) -> dict:
         if previous_end is not None and first <= previous_end:
             raise ConfigError(f"config key splits.{split}: years {first}-{last} overlap the split before it")
         previous_end = last
+    model = config["model"]
+    if "mc_dropout" in model.get("ensemble", {}).get("methods", []) and not model.get("dropout"):
+        raise ConfigError("config key model.ensemble.methods: mc_dropout needs model.dropout above 0 (the dropout it draws)")
     coarsen = config["grid"]["coarsen"]
     if BASE_SIZE % coarsen:
         raise ConfigError(f"config key grid.coarsen: {coarsen} does not divide {BASE_SIZE}")

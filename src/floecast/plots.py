@@ -53,6 +53,8 @@ METHOD_STYLE = {
     "climatology": {"color": "0.3", "lw": 1.4, "ls": ":"},
     "anomaly_persistence": {"color": "tab:red", "lw": 1.4, "ls": "-."},
     "linear_trend": {"color": "tab:green", "lw": 1.4, "ls": (0, (5, 1, 1, 1, 1, 1))},
+    "climatological_ensemble": {"color": "0.3", "lw": 1.4, "ls": "--"},
+    "dressed_anomaly_persistence": {"color": "tab:red", "lw": 1.4, "ls": ":"},
     "seas5": {"color": "tab:purple", "lw": 1.8, "ls": "-"},
     "seas5_synthetic": {"color": "tab:purple", "lw": 1.8, "ls": "-"},
     f"ensemble_mean{ON_SEAS5_STARTS}": {"color": "tab:blue", "lw": 1.2, "ls": ":"},

@@ -34,17 +34,27 @@ Newest = tuple[dt.date, str] | None  # the newest day and what serves it
 
 
 def newest_sic_day(chain: SicChain, hemisphere: str, today: dt.date, probe: Probe, lookback: int = SIC_LOOKBACK_DAYS) -> Newest:
-    """The newest day before ``today`` that a product of the chain has on its server (best product first)."""
+    """The newest day before ``today`` that a product of the chain has on its server (best product first).
+
+    A product whose server cannot answer (HTTP 503, unreachable) is passed over with a warning, so
+    that its stand-in (fast-track files on another server) still serves; with nothing found, the
+    failure is raised."""
+    failing: dict[str, str] = {}
     for back in range(1, lookback + 1):
         day = today - dt.timedelta(days=back)
         if not any(p.serves(day) for p in chain.primary):
             continue
         for product in chain.candidates(day):
+            if product.name in failing:
+                continue
             try:
                 if probe.exists(product.url_for(chain.servers, hemisphere, day)):
                     return day, product.label
             except RuntimeError as err:
-                raise RuntimeError(f"SIC poll ({product.name}): {err}") from None
+                failing[product.name] = str(err)
+                log.warning("SIC poll (%s): %s; passed over for this poll", product.name, err)
+    if failing:
+        raise RuntimeError("SIC poll: " + "; ".join(f"{name}: {err}" for name, err in failing.items()))
     return None
 
 
@@ -113,8 +123,11 @@ def find_replacements(config: dict, root: str | Path, today: dt.date, probe: Pro
             days = []
             for day, served in _stand_in_days(manifest):
                 better = _better_products(chain, day, served)
-                if any(probe.exists(p.url_for(chain.servers, hemisphere, day)) for p in better):
-                    days.append(day.isoformat())
+                try:
+                    if any(probe.exists(p.url_for(chain.servers, hemisphere, day)) for p in better):
+                        days.append(day.isoformat())
+                except RuntimeError as err:  # asked again at the next poll
+                    log.warning("%s: better files for %s not looked for (%s)", manifest_path, day, err)
             if days:
                 period = manifest_path.relative_to(base).with_suffix("").as_posix()
                 trigger = layout.path(root, layout.POLL_REPLACE, sic_source="osisaf", hemi=hemisphere, period=period)

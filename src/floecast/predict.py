@@ -27,11 +27,23 @@ def predict_member(
     member: int,
     statistics: str | Path | None = None,
     expected_spec: dict | None = None,
+    members: int | None = None,
 ) -> xr.Dataset:
     """One member's SIC for every lead of every init date, written to ``out_path``; for a member
     whose training failed for good, a file that says so (``failed = 1``), left out by ``combine``.
-    With ``expected_spec`` (the config's training spec), weights trained on another are refused."""
-    from floecast.train import MemberFailed, default_device, forecast, load_member
+    With ``expected_spec`` (the config's training spec), weights trained on another are refused.
+    ``members`` is the ensemble's size (``train.members``), which a distributional member needs: member k
+    of n forecasts the quantile (k + 0.5) / n of its distribution."""
+    from floecast.train import (
+        DISTRIBUTIONAL,
+        MC_DROPOUT,
+        MemberFailed,
+        default_device,
+        ensemble_methods,
+        forecast,
+        load_member,
+        member_quantile,
+    )
 
     dates = pd.DatetimeIndex(init_dates)
     try:
@@ -42,8 +54,18 @@ def predict_member(
         return failed
     inputs = InputSpec.from_config(spec["channels"], spec["model"]["leads"])
     store = SampleStore.open(store_path, inputs, statistics, device=default_device())
+    methods = ensemble_methods(spec)
+    quantile = None
+    if DISTRIBUTIONAL in methods:
+        if not members or not 0 <= member < members:
+            raise ValueError(
+                f"{weights}: a distributional member needs the ensemble's size (--members, train.members) above its "
+                f"number {member}, got {members}"
+            )
+        quantile = member_quantile(member, members)
+    dropout_seed = int(spec["train"]["seed"]) + member if MC_DROPOUT in methods else None
     ds = member_dataset(
-        forecast(model, store, dates),
+        forecast(model, store, dates, quantile=quantile, dropout_seed=dropout_seed),
         dates,
         land=store.land,
         yc=store.yc,

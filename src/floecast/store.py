@@ -175,6 +175,23 @@ def part_content_hash(part: str | Path) -> str:
     return content_hash({name: reader.group[name][...] for name in HASHED_ARRAYS})
 
 
+def read_sic(paths: str | Path | Sequence[str | Path]) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """The parts' contiguous days and SIC only, (T, H, W) uint8 steps of 1 / SIC_STEPS, verified as
+    :func:`read_store` verifies them (the scorecard's training-year references need nothing else)."""
+    parts = store_parts(paths)
+    days, sic = [], []
+    for part in parts:
+        reader = PartReader(part)
+        days.append(reader.days())
+        sic.append(to_sic_steps(reader.read("sic")))
+        reader.check_whole()
+    dates = days[0].append(days[1:]) if len(days) > 1 else days[0]
+    if len(dates) and not (np.diff(dates.values) == np.timedelta64(1, "D")).all():
+        gap = int(np.flatnonzero(np.diff(dates.values) != np.timedelta64(1, "D"))[0])
+        raise ValueError(f"{parts[0].parent}: the store's days are not contiguous after {dates[gap].date()}")
+    return dates, np.concatenate(sic)
+
+
 def to_sic_steps(values: np.ndarray) -> np.ndarray:
     """SIC fractions as uint8 steps of 1 / SIC_STEPS (NaN as 0)."""
     return np.rint(np.clip(np.nan_to_num(values), 0.0, 1.0) * SIC_STEPS).astype(np.uint8)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import os
 import platform
 import signal
@@ -21,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,7 @@ from floecast import __version__
 from floecast.channels import InputSpec
 from floecast.dataset import SampleStore
 from floecast.io import atomic_path
+from floecast.metrics import ICE_THRESHOLD
 from floecast.model import UNet
 from floecast.store import coast_fill_by_dataset, store_parts
 
@@ -52,6 +55,8 @@ class TrainSettings:
     validate_years: tuple[int, int]
     lead_weight_halflife_days: float | None = None
     compile: bool = False
+    ice_class_weight: float = 0.0
+    ensemble_methods: tuple[str, ...] = ()
 
     @classmethod
     def from_spec(cls, spec: dict, member: int) -> TrainSettings:
@@ -68,7 +73,52 @@ class TrainSettings:
             validate_years=tuple(spec["splits"]["validate"]),  # type: ignore[arg-type]
             lead_weight_halflife_days=train.get("lead_weight_halflife_days"),
             compile=bool(train.get("compile", False)),
+            ice_class_weight=float(train.get("ice_class_weight", 0.0)),
+            ensemble_methods=ensemble_methods(spec),
         )
+
+
+# How the members differ besides their seed (model.ensemble.methods; docs/model-card.md):
+BOOTSTRAP = "bootstrap"  # each member fine-tuned on a bootstrap sample of the training years
+MC_DROPOUT = "mc_dropout"  # dropout left on when the member forecasts: one draw per member
+DISTRIBUTIONAL = "distributional"  # a spread head trained with the Gaussian CRPS; member k forecasts its quantile
+ENSEMBLE_METHODS = (BOOTSTRAP, MC_DROPOUT, DISTRIBUTIONAL)
+
+
+def ensemble_methods(spec: dict) -> tuple[str, ...]:
+    """The spec's ensemble methods (none for weights trained before they existed: members differ by seed only)."""
+    return tuple(spec["model"].get("ensemble", {}).get("methods", ()))
+
+
+def member_quantile(member: int, members: int) -> float:
+    """The standard normal quantile that member ``member`` (0-based) of ``members`` forecasts with a spread head:
+    the middle of its equal-probability slice, Phi^-1((member + 0.5) / members)."""
+    return NormalDist().inv_cdf((member + 0.5) / members)
+
+
+def bootstrap_years(dates: pd.DatetimeIndex, seed: int) -> tuple[pd.DatetimeIndex, list[int]]:
+    """The init dates of a bootstrap sample of their years (as many years, drawn with replacement by ``seed``; a year
+    drawn twice counts twice), and the years drawn."""
+    years = sorted(set(dates.year))
+    drawn = sorted(int(y) for y in np.random.default_rng([seed, 1]).choice(years, size=len(years), replace=True))
+    return pd.DatetimeIndex(np.concatenate([dates[dates.year == year].values for year in drawn])), drawn
+
+
+ICE_CLASS_SOFTNESS = 0.05  # SIC: the width of the soft ice class's logistic about the 15 % threshold
+
+
+def ice_class_loss(forecast: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the observed ice class (SIC > 0.15) against the forecast's soft ice class
+    sigmoid((SIC - 0.15) / 0.05), per element."""
+    logits = (forecast - ICE_THRESHOLD) / ICE_CLASS_SOFTNESS
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, (observed > ICE_THRESHOLD).float(), reduction="none")
+
+
+def gaussian_crps(mean: torch.Tensor, spread: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+    """CRPS of a Gaussian N(mean, spread^2) for ``observed``, per element (Gneiting et al. 2005)."""
+    z = (observed - mean) / spread
+    pdf = torch.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
+    return spread * (z * (2 * torch.special.ndtr(z) - 1) + 2 * pdf - 1 / math.sqrt(math.pi))
 
 
 def build_model(spec: dict) -> UNet:
@@ -81,6 +131,7 @@ def build_model(spec: dict) -> UNet:
         model["depth"],
         model.get("normalisation", "batch"),
         float(model.get("dropout", 0.0)),
+        spread_head=DISTRIBUTIONAL in ensemble_methods(spec),
     )
 
 
@@ -125,6 +176,7 @@ class Trainer:
     model: UNet
     device: torch.device
     leads: np.ndarray
+    ice_class_weight: float = 0.0
     compiled: torch.nn.Module | None = None
     timer: StepTimer = field(default_factory=StepTimer)
 
@@ -141,12 +193,30 @@ class Trainer:
         with self._autocast:
             return (self.compiled or self.model)(x, batch["clim"], batch["latest"]).float()
 
+    def distribution(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        x = batch["x"]
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self._autocast:
+            mean, spread = self.model.distribution(x, batch["clim"], batch["latest"])
+        return mean.float(), spread.float()
+
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """MSE over active ocean cells outside the polar hole, weighted per lead."""
+        """MSE over active ocean cells outside the polar hole, weighted per lead; with a spread head, plus the
+        Gaussian CRPS of the spread about the (detached) forecast, so the spread learns the forecast's error and
+        the forecast is trained as without it; with ``ice_class_weight``, plus that times the ice class's
+        cross-entropy (:func:`ice_class_loss`)."""
         lead = torch.from_numpy(self.leads).to(self.device)[None, :, None, None]
         weights = batch["weights"] * lead
-        pred = self.forward(batch)
-        return (weights * (pred - batch["y"]) ** 2).sum() / batch["weights"].sum().clamp(min=1.0)
+        if self.model.spread_head is None:
+            pred = self.forward(batch)
+            error = (pred - batch["y"]) ** 2
+        else:
+            pred, spread = self.distribution(batch)
+            error = (pred - batch["y"]) ** 2 + gaussian_crps(pred.detach(), spread, batch["y"])
+        if self.ice_class_weight:
+            error = error + self.ice_class_weight * ice_class_loss(pred, batch["y"])
+        return (weights * error).sum() / batch["weights"].sum().clamp(min=1.0)
 
     def step(self, optimiser: torch.optim.Optimizer, store: SampleStore, dates: pd.DatetimeIndex) -> float:
         started = time.perf_counter()
@@ -178,15 +248,41 @@ def evaluate(model: UNet, store: SampleStore, dates: pd.DatetimeIndex) -> float:
 
 
 @torch.no_grad()
-def forecast(model: UNet, store: SampleStore, dates: pd.DatetimeIndex, batch_size: int = 64) -> np.ndarray:
-    """SIC for every lead of every init date, (n, leads, H, W) float32."""
+def forecast(
+    model: UNet,
+    store: SampleStore,
+    dates: pd.DatetimeIndex,
+    batch_size: int = 64,
+    quantile: float | None = None,
+    dropout_seed: int | None = None,
+) -> np.ndarray:
+    """SIC for every lead of every init date, (n, leads, H, W) float32.
+
+    With ``quantile`` (a model with a spread head) the forecast + ``quantile`` x its spread, clipped to [0, 1];
+    with ``dropout_seed`` the dropout layers stay on (one Monte Carlo draw, seeded): an ensemble member's forecast.
+    """
     model.eval()
     chunks = []
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if store.device.type == "cuda" else nullcontext()
-    for start in range(0, len(dates), batch_size):
-        batch = store.batch(dates[start : start + batch_size], with_targets=False)
-        with autocast:
-            chunks.append(model(batch["x"], batch["clim"], batch["latest"]).float().cpu().numpy())
+    # the draw's seed must not move the caller's random state (training goes on after evaluate)
+    with torch.random.fork_rng(devices=[], enabled=dropout_seed is not None):
+        if dropout_seed is not None:
+            torch.manual_seed(dropout_seed)
+            for module in model.modules():
+                if isinstance(module, torch.nn.Dropout2d):
+                    module.train()
+        try:
+            for start in range(0, len(dates), batch_size):
+                batch = store.batch(dates[start : start + batch_size], with_targets=False)
+                with autocast:
+                    if quantile is None:
+                        pred = model(batch["x"], batch["clim"], batch["latest"]).float()
+                    else:
+                        mean, spread = model.distribution(batch["x"], batch["clim"], batch["latest"])
+                        pred = (mean.float() + quantile * spread.float()).clamp(0.0, 1.0)
+                chunks.append(pred.cpu().numpy())
+        finally:
+            model.eval()
     return np.concatenate(chunks).astype(np.float32)
 
 
@@ -250,11 +346,14 @@ def train_member(
     model = build_model(spec).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    trainer = Trainer(model, device, lead_weights(inputs.leads, settings.lead_weight_halflife_days))
+    trainer = Trainer(model, device, lead_weights(inputs.leads, settings.lead_weight_halflife_days), settings.ice_class_weight)
     if settings.compile and device.type == "cuda":
         trainer.compiled = torch.compile(model)
     obs = SampleStore.open(obs_store, inputs, statistics, device=device)
     train_dates = obs.init_dates(settings.train_years, settings.sample_stride_days)
+    drawn_years = None
+    if BOOTSTRAP in settings.ensemble_methods:
+        train_dates, drawn_years = bootstrap_years(train_dates, settings.seed)
     val_dates = obs.init_dates(settings.validate_years, settings.sample_stride_days)
     if len(train_dates) == 0 or len(val_dates) == 0:
         raise ValueError(
@@ -364,6 +463,8 @@ def train_member(
         "epochs_finetune": sum(1 for h in history if h["stage"] == "finetune"),
         "best_val_loss": state["best_val"],
         "train_samples": len(train_dates),
+        "ensemble_methods": list(settings.ensemble_methods),
+        "bootstrap_years": drawn_years,
         "resumed_from": resumed_from,
         "train_seconds_this_run": round(time.perf_counter() - started, 1),
         "samples_per_s": round(trainer.timer.samples_per_s, 2),

@@ -1,19 +1,23 @@
 """Hindcast scorecard: the ensemble against persistence, anomaly persistence, climatology,
-the linear trend and (where configured) ECMWF SEAS5, by lead and by target month.
+the linear trend, two reference ensembles (a climatological ensemble and a dressed anomaly
+persistence, :mod:`floecast.references`) and (where configured) ECMWF SEAS5, by lead and by
+target month.
 
 One row per (lead, method, month, date set): ``month`` is the target day's month (1-12) or
 ``all``; ``date_set`` is ``hindcast`` (every hindcast init date) or ``seas5`` (the init dates
 SEAS5 starts from too, the 1st of each month: SEAS5 is scored there only, next to every other
 method on the same dates). Deterministic scores (RMSE, MAE, binary accuracy, SIE error, IIEE,
-ice-edge distance) are computed for every method; SPS and the Brier score (and its skill
-against the training years' climatological probability of ice) for every method (a
-deterministic forecast is a 0/1 probability, so its SPS is its IIEE); CRPS and the
-spread-skill ratio only for the ensembles (empty for the others). All scores are over active
-ocean cells of the target month outside the polar hole.
+ice-edge distance) are computed for every method (of an ensemble's mean); SPS, the Brier score
+(and its skill against the training years' climatological probability of ice) and CRPS for
+every method (a deterministic forecast is a 0/1 probability, so its SPS is its IIEE, and a
+one-point distribution, so its CRPS is its MAE); the spread-skill ratio only for the ensembles
+(empty for the others), of the raw members beside the calibrated ones for ours. All scores are
+over active ocean cells of the target month outside the polar hole.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from floecast import __version__, metrics, verify_tables
+from floecast import __version__, metrics, references, verify_tables
 from floecast.calibrate import inflate, read_factors
 from floecast.members import member_lead, open_member_files
 from floecast.seas5_benchmark import Seas5Hindcast
@@ -39,6 +43,7 @@ SCORECARD_COLUMNS = [
     "sps_km2",
     "crps",
     "spread_skill",
+    "spread_skill_raw",
     "brier",
     "bss",
     "edge_distance_km",
@@ -47,7 +52,10 @@ SCORECARD_COLUMNS = [
     "floecast_version",
 ]
 ENSEMBLE = "ensemble_mean"
-BASELINES = ("persistence", "anomaly_persistence", "climatology", "linear_trend")
+# the references the ensemble is scored against, declared once: the deterministic ones (made from the test store's
+# fields), then the reference ensembles (made from the training years' SIC, floecast.references)
+DETERMINISTIC_BASELINES = ("persistence", "anomaly_persistence", "climatology", "linear_trend")
+BASELINES = (*DETERMINISTIC_BASELINES, *references.REFERENCE_ENSEMBLES)
 HINDCAST = "hindcast"  # the date set of every hindcast init date; "seas5": those SEAS5 starts from too
 
 
@@ -59,10 +67,12 @@ def _scores(
     errors = metrics.iiee(forecast, observed, area, mask)
     if probability is None:
         probability = (np.nan_to_num(forecast) > metrics.ICE_THRESHOLD).astype(np.float32)
+    mae = metrics.mae(forecast, observed, mask)
     return {
         "rmse": metrics.rmse(forecast, observed, mask),
         "binary_accuracy": metrics.binary_accuracy(forecast, observed, mask),
-        "mae": metrics.mae(forecast, observed, mask),
+        "mae": mae,
+        "crps": mae,  # the CRPS of a one-point distribution is its absolute error
         "sie_error_km2": metrics.sie_error_km2(forecast, observed, area, mask),
         "iiee_km2": errors.iiee_km2,
         "sps_km2": metrics.sps_km2(probability, observed, area, mask),
@@ -73,12 +83,20 @@ def _scores(
 def _ensemble_scores(
     raw: np.ndarray, members: np.ndarray, observed: np.ndarray, mask: np.ndarray, area: float
 ) -> dict[str, float]:
-    """Deterministic scores of the raw members' mean, probabilistic ones of the (calibrated) members."""
+    """Deterministic scores of the raw members' mean, probabilistic ones of the (calibrated) members, and the
+    spread-skill ratio of the raw members too."""
     sip = (np.nan_to_num(members) > metrics.ICE_THRESHOLD).mean(axis=0)
     scores = _scores(raw.mean(axis=0), observed, mask, area, sip)
     scores["crps"] = metrics.crps(members, observed, mask)
     scores["spread_skill"] = metrics.spread_skill(members, observed, mask)
+    scores["spread_skill_raw"] = scores["spread_skill"] if raw is members else metrics.spread_skill(raw, observed, mask)
     return scores
+
+
+def _picked(raw: np.ndarray, members: np.ndarray, pick: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The raw and calibrated members of the dates picked; one array twice for an uncalibrated ensemble."""
+    raw_picked = raw[:, pick]
+    return raw_picked, raw_picked if members is raw else members[:, pick]
 
 
 def _ice_probability_clim(statistics: xr.Dataset, path: str | Path) -> np.ndarray:
@@ -112,9 +130,10 @@ def _date_set_rows(
     for month, pick in month_sets.items():
         observed, mask = observed_all[pick], mask_all[pick]
         reference = metrics.brier_score(clim_all[pick], observed, mask)
-        scored = {name: _ensemble_scores(r[:, pick], m[:, pick], observed, mask, area) for name, (r, m) in ensembles.items()}
+        scored = {name: _ensemble_scores(*_picked(r, m, pick), observed, mask, area) for name, (r, m) in ensembles.items()}
         scored |= {name: _scores(values[pick], observed, mask, area) for name, values in deterministic.items()}
-        for name, scores in scored.items():
+        order = [name for name in scored if name not in BASELINES] + [name for name in BASELINES if name in scored]
+        for name, scores in ((name, scored[name]) for name in order):
             edge = edges[name][pick]
             rows.append(
                 {
@@ -140,6 +159,7 @@ def scorecard(
     seas5: Sequence[str | Path] | None = None,
     reliability_csv: str | Path | None = None,
     regions_csv: str | Path | None = None,
+    train_store: str | Path | Sequence[str | Path] | None = None,
 ) -> pd.DataFrame:
     """Every method's scores by lead and target month over the members' init dates; with a ``spread`` calibration
     file the probabilistic scores are of the calibrated members.
@@ -147,6 +167,8 @@ def scorecard(
     With ``seas5`` (its interim files), SEAS5 is scored too, on the init dates it shares with the hindcast
     (``date_set`` ``seas5``: every method on those dates, all months together); the other rows are ``date_set``
     ``hindcast``. ``reliability_csv`` and ``regions_csv`` get the side tables (:mod:`floecast.verify_tables`).
+    With ``train_store`` (the parts of the training years named by the statistics), the reference ensembles
+    (:mod:`floecast.references`) are scored too.
     """
     datasets, dates, leads = open_member_files(member_paths)
     store = read_store(store_path, statistics, leads=leads)
@@ -154,6 +176,10 @@ def scorecard(
     stats_path = Path(statistics) if statistics else default_statistics(store_parts(store_path))
     with xr.open_dataset(stats_path, engine="netcdf4") as stats:
         ice_clim = _ice_probability_clim(stats, stats_path)
+        train_years = json.loads(stats.attrs.get("training_years", "[]"))
+    if train_store and not train_years:
+        raise KeyError(f"{stats_path}: no training_years attribute (the reference ensembles' members): rebuild the statistics")
+    training = references.TrainingYears.open(train_store, store.sic_clim, train_years) if train_store else None
     factors = read_factors(spread, leads)
     bench = Seas5Hindcast(seas5) if seas5 else None
     date_sets = verify_tables.date_subsets(dates, bench.dates if bench else None)
@@ -174,6 +200,7 @@ def scorecard(
                 "linear_trend": fields["trend"],
             }
             targets = dates + pd.Timedelta(days=k)
+            made = references.reference_ensembles(training, targets, k, forecasts["anomaly_persistence"]) if training else {}
             months = targets.month.to_numpy()
             clim_probability = ice_clim[targets.day_of_year.to_numpy() - 1]
             for date_set, index in date_sets.items():
@@ -184,11 +211,13 @@ def scorecard(
                         continue
                     seas5_members = bench.lead(dates[index], k)
                     ensembles = {ENSEMBLE: (raw[:, index], members[:, index]), bench.method: (seas5_members, seas5_members)}
+                    picked = {name: m[:, index] for name, m in made.items()}
+                    ensembles |= {name: (m, m) for name, m in picked.items()}
                     every = {name: values[index] for name, values in forecasts.items()}
                     observed_all, mask_all, clim_all = fields["observed"][index], fields["mask"][index], clim_probability[index]
                     month_sets = {"all": np.ones(len(index), bool)}
                 else:
-                    ensembles = {ENSEMBLE: (raw, members)}
+                    ensembles = {ENSEMBLE: (raw, members)} | {name: (m, m) for name, m in made.items()}
                     every = forecasts
                     observed_all, mask_all, clim_all = fields["observed"], fields["mask"], clim_probability
                     month_sets = {"all": np.ones(len(dates), bool)} | {m: months == m for m in sorted(set(months))}
@@ -241,12 +270,33 @@ def skill_summary(table: pd.DataFrame) -> list[str]:
         ensemble = table[table["method"] == ENSEMBLE].set_index("lead_days")["spread_skill"]
         last = int(ensemble.index.max())
         ratio = float(ensemble.loc[last])
-        lines.append(f"spread-skill ratio at lead {last} d: {ratio:.2f} (0.5-1.5 wanted: {0.5 <= ratio <= 1.5})")
+        raw = ""
+        if "spread_skill_raw" in table:
+            raw_ratio = table[table["method"] == ENSEMBLE].set_index("lead_days")["spread_skill_raw"].loc[last]
+            raw = f", of the raw members {float(raw_ratio):.2f}"
+        lines.append(f"spread-skill ratio at lead {last} d: {ratio:.2f} (0.5-1.5 wanted: {0.5 <= ratio <= 1.5}){raw}")
+    lines += _crps_summary(table)
     lines += _seas5_summary(shared)
     baselines = [m for m in BASELINES if m in wide]
     for lead, row in wide.iterrows():
         others = "  ".join(f"{m} {row[m]:.4f}" for m in baselines)
         lines.append(f"lead {lead:>3d} d  rmse ensemble {row[ENSEMBLE]:.4f}  {others}")
+    return lines
+
+
+def _crps_summary(table: pd.DataFrame) -> list[str]:
+    """The ensemble's CRPS over each reference ensemble's, by lead (below 1: the ensemble is better)."""
+    if "crps" not in table:
+        return []
+    crps = table.pivot(index="lead_days", columns="method", values="crps")
+    lines = []
+    for name in references.REFERENCE_ENSEMBLES:
+        if name in crps:
+            ratio = crps[ENSEMBLE] / crps[name]
+            lines.append(
+                f"CRPS ratio vs {name}: below 1 at {int((ratio < 1).sum())} of {len(ratio)} leads "
+                f"(lead 1 {ratio.iloc[0]:.2f}, lead {int(ratio.index[-1])} {ratio.iloc[-1]:.2f})"
+            )
     return lines
 
 

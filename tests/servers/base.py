@@ -52,6 +52,7 @@ class QuietHandler(BaseHTTPRequestHandler):
 
 class LocalServer:
     handler: type[BaseHTTPRequestHandler]
+    listen_port = 0  # a free port, unless set (a simulation resumed on the addresses in its config)
     _httpd: QuietServer | None = None
     _thread: threading.Thread | None = None
 
@@ -61,7 +62,7 @@ class LocalServer:
         return self._httpd.server_address[1]
 
     def start(self) -> Self:
-        self._httpd = QuietServer(("127.0.0.1", 0), self.handler)
+        self._httpd = QuietServer(("127.0.0.1", self.listen_port), self.handler)
         self._httpd.owner = self
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()

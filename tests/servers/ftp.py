@@ -71,6 +71,8 @@ class _Handler(FTPHandler):
 class FtpServer:
     """The server; a context manager. ``base_url`` is ``ftp://127.0.0.1:<port>``."""
 
+    listen_port = 0  # a free port, unless set
+
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -122,7 +124,7 @@ class FtpServer:
         authorizer = DummyAuthorizer()
         authorizer.add_anonymous(str(self.root), perm="elr")
         handler = type("Handler", (_Handler,), {"owner": self, "authorizer": authorizer, "banner": "floecast test FTP"})
-        self._server = FTPServer(("127.0.0.1", 0), handler)
+        self._server = FTPServer(("127.0.0.1", self.listen_port), handler)
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
         return self

@@ -118,6 +118,8 @@ def grib_message(param: str, run: dt.date, hour: int, step: int, values: np.ndar
     """One GRIB2 message as the portal disseminates it (see the module docstring)."""
     import eccodes  # here, after pyproj (see the import of pyproj above)
 
+    from floecast.sources.grib import regular_grid_values
+
     param_id, _ = PARAMS[param]
     h = eccodes.codes_grib_new_from_samples("GRIB2")
     try:
@@ -131,20 +133,7 @@ def grib_message(param: str, run: dt.date, hour: int, step: int, values: np.ndar
         eccodes.codes_set(h, "stepUnits", 1)
         eccodes.codes_set(h, "step", step)
         eccodes.codes_set(h, "paramId", param_id)
-        step_deg = float(lat[0] - lat[1])
-        eccodes.codes_set_key_vals(
-            h,
-            {
-                "Ni": lon.size,
-                "Nj": lat.size,
-                "latitudeOfFirstGridPointInDegrees": float(lat[0]),
-                "longitudeOfFirstGridPointInDegrees": float(lon[0]) % 360.0,
-                "latitudeOfLastGridPointInDegrees": float(lat[-1]),
-                "longitudeOfLastGridPointInDegrees": float(lon[-1]) % 360.0,
-                "iDirectionIncrementInDegrees": step_deg,
-                "jDirectionIncrementInDegrees": step_deg,
-            },
-        )
+        eccodes.codes_set_key_vals(h, regular_grid_values(lat, lon))
         eccodes.codes_set(h, "packingType", "grid_simple")
         eccodes.codes_set(h, "bitsPerValue", 16)
         eccodes.codes_set_values(h, np.asarray(values, dtype=np.float64).ravel())

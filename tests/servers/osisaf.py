@@ -5,6 +5,7 @@ template says it lies, in the product's layout (25 km EASE2, or 10 km polar ster
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import string
 from pathlib import Path
 from typing import Self
@@ -12,7 +13,7 @@ from typing import Self
 import numpy as np
 
 from floecast.grid import Ease2Grid
-from floecast.sources.osisaf import POLSTERE_GRIDS, STATUS_LAND, write_osisaf_file, write_polstere_file
+from floecast.sources.osisaf import EPOCH, POLSTERE_GRIDS, STATUS_LAND, write_osisaf_file, write_polstere_file
 from floecast.sources.sicchain import SicChain, SicProduct
 from floecast.sources.synthetic import idealised_land
 
@@ -90,6 +91,25 @@ class OsisafServers:
         grid = grid or Ease2Grid(hemisphere, 1)
         field, land = sic_field(grid.lon, grid.lat, day, hemisphere)
         write_osisaf_file(path, grid, day, field if sic is None else sic, land if flag is None else flag, product)
+        return path
+
+    def publish_copy(self, template: Path, product: SicProduct | str, hemisphere: str, day: dt.date) -> Path:
+        """Publish a copy of ``template`` (a file this server wrote) as ``product``'s file for ``day``, with that
+        day's time and coverage: much faster than writing a field for every day of a long record."""
+        import netCDF4
+
+        product = self.chain.product(product) if isinstance(product, str) else product
+        path = self.server_for(product).path(self.relpath(product, hemisphere, day))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        shutil.copy(template, tmp)
+        with netCDF4.Dataset(tmp, "a") as nc:
+            centre = (dt.datetime.combine(day, dt.time(12)) - EPOCH).total_seconds()
+            nc["time"][0] = centre
+            nc["time_bnds"][0, :] = [centre - 43200.0, centre + 43200.0]
+            nc.time_coverage_start = f"{day:%Y%m%d}T000000Z"
+            nc.time_coverage_end = f"{day:%Y%m%d}T235959Z"
+        tmp.rename(path)  # the server never serves a half-written file
         return path
 
     def requests(self, product: SicProduct | str, hemisphere: str, day: dt.date) -> int:

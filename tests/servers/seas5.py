@@ -74,6 +74,8 @@ def make_seas5_grib(request: dict[str, Any], *, drop: tuple[int, int] | None = N
     ``step_type="instant"`` writes instantaneous fields (both bad deliveries)."""
     import eccodes
 
+    from floecast.sources.grib import regular_grid_values
+
     start = dt.date(int(_as_list(request["year"])[0]), int(_as_list(request["month"])[0]), int(_as_list(request["day"])[0]))
     members = 25 if start.year <= 2016 else 51
     lat, lon = axes(request)
@@ -99,19 +101,7 @@ def make_seas5_grib(request: dict[str, Any], *, drop: tuple[int, int] | None = N
                     eccodes.codes_set(h, "step", hour)
                 eccodes.codes_set(h, "perturbationNumber", number)
                 eccodes.codes_set(h, "numberOfForecastsInEnsemble", members)
-                eccodes.codes_set_key_vals(
-                    h,
-                    {
-                        "Ni": lon.size,
-                        "Nj": lat.size,
-                        "latitudeOfFirstGridPointInDegrees": float(lat[0]),
-                        "longitudeOfFirstGridPointInDegrees": float(lon[0]) % 360.0,
-                        "latitudeOfLastGridPointInDegrees": float(lat[-1]),
-                        "longitudeOfLastGridPointInDegrees": float(lon[-1]) % 360.0,
-                        "iDirectionIncrementInDegrees": float(lat[0] - lat[1]),
-                        "jDirectionIncrementInDegrees": float(lat[0] - lat[1]),
-                    },
-                )
+                eccodes.codes_set_key_vals(h, regular_grid_values(lat, lon))
                 eccodes.codes_set(h, "bitsPerValue", 16)
                 eccodes.codes_set(h, "bitmapPresent", 1)
                 eccodes.codes_set(h, "missingValue", 9999.0)

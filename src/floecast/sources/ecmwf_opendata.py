@@ -495,15 +495,24 @@ def newest_opendata_day(
 ) -> dt.date | None:
     """The date of the newest 00 UTC HRES run whose files for ``steps`` are all published.
 
-    Uses the client's ``latest()``: HEAD requests for the step files of today's run, then
-    yesterday's (the client looks no further back); None when neither is complete.
-    Nothing is downloaded.
+    HEAD requests for the step files of today's run, then yesterday's (as the client's
+    ``latest()`` does), today being :func:`floecast.clock.today`: ``latest()`` reads the
+    machine's clock, so a simulated day (``FLOECAST_TODAY``) found no run. None when neither
+    run is complete. Nothing is downloaded.
     """
+    from floecast import clock
+
     client = client if client is not None else make_opendata_client(source_url, maximum_tries=3, retry_after=1.0)
+    request = {"time": RUN_HOUR, "stream": STREAM, "type": TYPE, "step": _check_steps(steps), "param": _params(variables)}
+    today = clock.today()
     try:
-        run = client.latest(time=RUN_HOUR, stream=STREAM, type=TYPE, step=_check_steps(steps), param=_params(variables))
-    except ValueError:  # "Cannot establish latest date": no complete run in the window
-        return None
+        for day in (today, today - dt.timedelta(days=1)):
+            # the URLs latest() asks for (its _get_urls, without the index); latest() takes no date
+            run = dt.datetime.combine(day, dt.time(RUN_HOUR))
+            urls = client._get_urls(request=None, use_index=False, date=run, **request).urls
+            head = client._robust(client.session.head)
+            if urls and all(head(url, verify=client.verify).status_code == 200 for url in urls):
+                return day
     except requests.RequestException as exc:
         raise OpendataError(f"ECMWF open data poll: {type(exc).__name__}", url=redact(client.url)) from None
-    return run.date()
+    return None

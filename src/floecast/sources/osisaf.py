@@ -585,7 +585,10 @@ def fetch_sic_period(
     existing file is moved to ``rejected/``) and deliveries that fail
     :func:`validate_osisaf_file` (moved to ``rejected/``) are recorded in
     ``out_dir/missing.json`` and asked for again on the next run. Other failures (retries
-    used up, HTTP 403, FTP login refused, ...) raise :class:`floecast.sources.http.DownloadError`.
+    used up, HTTP 403, FTP login refused, ...) pass to the day's next candidate, and that
+    product is not asked for again in this run (its server is down: the fast-track file serves
+    and is replaced later); a day no candidate serves then raises
+    :class:`floecast.sources.http.DownloadError`.
     """
     first_day, last_day = _as_date(first_day), _as_date(last_day)
     if last_day < first_day:
@@ -600,6 +603,7 @@ def fetch_sic_period(
         import requests
 
         session = requests.Session()
+    failing: dict[str, str] = {}  # products whose server failed in this run
     day = first_day
     try:
         while day <= last_day:
@@ -611,9 +615,12 @@ def fetch_sic_period(
                     if path.exists():
                         http.reject(path, "known bad day (config)")
             else:
-                reasons = []
+                reasons, failure = [], None
                 for candidate in candidates:
                     target = out_dir / candidate.filename(hemisphere, day)
+                    if candidate.name in failing and candidate is not candidates[-1]:
+                        reasons.append(f"{candidate.name}: not asked ({failing[candidate.name]})")
+                        continue
                     url = candidate.url_for(chain.servers, hemisphere, day)
                     try:
                         fetched = remote.download(
@@ -633,6 +640,12 @@ def fetch_sic_period(
                         why = exc.reason.removeprefix(f"{target}: ")
                         reasons.append(f"{candidate.name}: invalid file, moved to {http.REJECTED_DIR}/: {why}")
                         continue
+                    except http.DownloadError as exc:  # the server is failing: the next candidate serves
+                        failing[candidate.name] = f"its server failed on {day}: {exc}"
+                        reasons.append(f"{candidate.name}: {exc}")
+                        failure = failure or exc
+                        log.warning("%s: %s failed (%s); trying the next product", day, candidate.name, exc)
+                        continue
                     result.counts[fetched.status] += 1
                     result.served[day] = candidate.name
                     for name, path in present.items():  # what the chosen file replaces
@@ -640,6 +653,8 @@ def fetch_sic_period(
                             result.replaced.append(_set_aside(path, day, candidate, chain, hemisphere))
                     break
                 else:
+                    if failure is not None:
+                        raise failure
                     result.missing[day] = "; ".join(reasons)
                     log.warning("%s: %s", day, result.missing[day])
             day += dt.timedelta(days=1)

@@ -48,7 +48,7 @@ import pyproj  # noqa: F401  before ecCodes, always (see floecast.sources.ecmwf_
 import xarray as xr
 
 from floecast.sources.era5 import era5_area
-from floecast.sources.grib import GRID_KEYS
+from floecast.sources.grib import GRID_KEYS, regular_grid_values
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +353,6 @@ def grib_messages(
     NaN is missing (bitmap). ``lat`` descending, ``lon`` ascending, equally spaced."""
     import eccodes
 
-    step = float(lat[0] - lat[1])
     out = []
     for i, number in enumerate(members):
         for j, lead in enumerate(leads):
@@ -372,19 +371,7 @@ def grib_messages(
                 eccodes.codes_set(h, "typeOfEnsembleForecast", 3 if number else 1)
                 eccodes.codes_set(h, "perturbationNumber", int(number))
                 eccodes.codes_set(h, "numberOfForecastsInEnsemble", len(members))
-                eccodes.codes_set_key_vals(
-                    h,
-                    {
-                        "Ni": lon.size,
-                        "Nj": lat.size,
-                        "latitudeOfFirstGridPointInDegrees": float(lat[0]),
-                        "longitudeOfFirstGridPointInDegrees": float(lon[0]) % 360.0,
-                        "latitudeOfLastGridPointInDegrees": float(lat[-1]),
-                        "longitudeOfLastGridPointInDegrees": float(lon[-1]) % 360.0,
-                        "iDirectionIncrementInDegrees": step,
-                        "jDirectionIncrementInDegrees": step,
-                    },
-                )
+                eccodes.codes_set_key_vals(h, regular_grid_values(lat, lon))
                 eccodes.codes_set(h, "packingType", "grid_simple")
                 eccodes.codes_set(h, "bitsPerValue", 12)
                 values = np.asarray(sic[i, j], dtype=np.float64).ravel()
