@@ -97,7 +97,9 @@ def figures(workdir: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, help="read the figures of a demo already run there (nothing is run)")
+    parser.add_argument("--run", default="demo", help="with --workdir: the config's run name (default: demo)")
     args = parser.parse_args()
+    WHERE["run"] = args.run
     if args.workdir:
         print("\n".join(figures(args.workdir)))
         return

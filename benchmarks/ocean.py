@@ -6,6 +6,7 @@ with the new channels over that without them (below 1: the channels help)."""
 
 from __future__ import annotations
 
+import argparse
 import copy
 import os
 import subprocess
@@ -32,6 +33,11 @@ def scorecard_rmse(workdir: Path, run: str) -> pd.Series:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--keep", type=Path, help="run in (and keep) this folder: then benchmarks/demo.py --workdir DIR --run with-ocean"
+    )
+    args = parser.parse_args()
     demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     new = [name for name in demo["channels"]["fields"] if variable(name).group in ("ocean", "ice")]
     if not new:
@@ -42,7 +48,8 @@ def main() -> None:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     rmse, seconds = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         for run, config in variants.items():
             config["run"] = run
             configfile = workdir / f"{run}.yaml"
