@@ -115,7 +115,7 @@ def south_export_in_envs(conda_bin: Path, tiny_in_envs: CondaRun) -> CondaRun:
     shutil.copytree(north / "members" / INIT, south / "members" / INIT, dirs_exist_ok=True)
     target = f"results/south/tiny/export/{INIT}/sipn_south"
     # the synthetic sources are the north's only: the export reads no source, so say they are the real ones
-    sources = "sources={'sic': 'osisaf', 'atmos': 'era5', 'cmip6': 'esgf', 'seas5': 'none'}"
+    sources = "sources={'sic': 'osisaf', 'atmos': 'era5', 'ocean': 'oras5', 'cmip6': 'esgf', 'seas5': 'none'}"
     config = ("--config", "hemispheres=[north,south]", sources, "--allowed-rules", "export_sipn_south")
     return run_in_envs(conda_bin, tiny_in_envs.workdir, target, *config)
 

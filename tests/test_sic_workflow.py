@@ -82,7 +82,8 @@ def test_a_fast_track_day_replaced_by_its_nominal_file_rebuilds_the_right_parts(
         osisaf={"servers": servers.servers, "known_bad_days": []},
         cmip6={"runs": [], "years": [2000, 2001]},
     )
-    config["channels"]["fields"] = {"t2m": {"lags": [1], "transform": "anomaly", "norm": "zscore"}}  # SIC is the point
+    # SIC is the point; one training day (2024-12-31) has no day-of-year climatology: t2m as it is
+    config["channels"]["fields"] = {"t2m": {"lags": [1], "transform": "absolute", "norm": "zscore"}}
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     monkeypatch.setenv("FLOECAST_TODAY", "2026-01-04")  # the day after the init date: fast-track files only

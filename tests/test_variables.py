@@ -106,7 +106,7 @@ def test_the_config_check_reads_the_catalogue() -> None:
 def test_the_command_takes_the_catalogues_names() -> None:
     parser = build_parser()
     regrid = next(a for a in parser._subparsers._group_actions[0].choices["regrid"]._actions if a.dest == "variable")
-    assert list(regrid.choices) == list(CATALOGUE)
+    assert list(regrid.choices) == [*CATALOGUE, "seas5"]  # and SEAS5's forecasts, scored, never an input
     with pytest.raises(SystemExit):
         parser.parse_args(["regrid", "nope", "--hemisphere", "north", "--raw", "x", "--out", "y"])
 
