@@ -227,6 +227,17 @@ def test_a_checkpoint_of_another_spec_is_not_resumed(tiny_data, tmp_path) -> Non
     assert json.loads((tmp_path / "m" / "meta.json").read_text())["resumed_from"] is None
 
 
+def test_a_member_without_a_finite_validation_loss_names_the_cause(tiny_data, tmp_path, monkeypatch) -> None:
+    """NaN validation losses (missing values on the validation dates) leave no weights to keep: an error that
+    says so, not a bare assertion."""
+    import floecast.train
+
+    monkeypatch.setattr(floecast.train, "evaluate", lambda *args, **kwargs: float("nan"))
+    with pytest.raises(RuntimeError, match=r"member 0 has no fine-tuned weights.*\[nan\].*NaN loss means"):
+        train_member(copy.deepcopy(SPEC), 0, tiny_data.store, [], tmp_path / "m0", threads=1)
+    assert not (tmp_path / "m0" / "meta.json").exists()
+
+
 def test_lead_weights() -> None:
     np.testing.assert_array_equal(lead_weights(4, None), np.ones(4))
     halving = lead_weights(3, 1.0)  # 1, 1/2, 1/4, scaled to mean 1

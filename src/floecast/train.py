@@ -434,7 +434,13 @@ def train_member(
         else:
             state["stale"] += 1
         save_checkpoint()
-    assert state["best_state"] is not None
+    if state["best_state"] is None:  # no fine-tuning epoch gave a finite validation loss (NaN < inf is false)
+        losses = [h["val_loss"] for h in state["history"] if h["stage"] == "finetune"]
+        raise RuntimeError(
+            f"{obs.attrs['parts'][0]}: member {member} has no fine-tuned weights to keep: the validation loss of "
+            f"{settings.validate_years} was {losses or 'never computed (train.epochs is 0)'}; a NaN loss means a "
+            "channel or target with missing values on the validation dates (floecast check-data)"
+        )
     model.load_state_dict(state["best_state"])
     history = state["history"]
 
