@@ -713,4 +713,6 @@ def fetch_era5_months(
     for fetch in fetches:
         with xr.open_dataset(fetch.path) as ds:
             months.append(ds.load())
-    return xr.concat(months, dim="valid_time").sel(valid_time=slice(str(first_day), str(last_day)))
+    # data_vars="all" said, not defaulted: xarray is to change its default; "all" is what was tested
+    joined = xr.concat(months, dim="valid_time", data_vars="all")
+    return joined.sel(valid_time=slice(str(first_day), str(last_day)))
