@@ -4,7 +4,6 @@ first fail on a device lent for a few minutes; and the production figures' input
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from benchmark_modules import benchmark_module
 
 from floecast.channels import InputSpec
 from floecast.config import load, training_spec
@@ -41,12 +41,8 @@ sys.meta_path.insert(0, Absent())
 
 @pytest.fixture(scope="module")
 def bench():  # noqa: ANN201 - the benchmarks/train.py module
-    spec = importlib.util.spec_from_file_location("bench_train", REPO / "benchmarks" / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    with benchmark_module("train") as module:
+        yield module
 
 
 def _figures(text: str) -> dict[str, tuple[float, str]]:
@@ -128,10 +124,13 @@ def test_epoch_sizes_count_the_init_dates_training_uses(bench) -> None:
     assert bench.epoch_sizes(config, inputs).train == len(store.init_dates((2000, 2000), stride=7))
 
 
-def test_demo_reliability_gap_pools_the_lead_groups_within_7_to_30_days() -> None:
-    spec = importlib.util.spec_from_file_location("bench_demo", REPO / "benchmarks" / "demo.py")
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+@pytest.fixture(scope="module")
+def demo():  # noqa: ANN201 - the benchmarks/demo.py module
+    with benchmark_module("demo") as module:
+        yield module
+
+
+def test_demo_reliability_gap_pools_the_lead_groups_within_7_to_30_days(demo) -> None:
     rows = []
     # bin 0.9-1.0: 8-14 d says 0.95 with 0.75 observed over 100 cases, 15-30 d 0.95 with 0.95 over 300:
     # pooled 0.95 against 0.90, a gap of 0.05; bin 0.5-0.6 holds 1 case of 1000 (under 1 %): its gap of 0.55 is left

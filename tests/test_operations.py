@@ -5,12 +5,11 @@ with two of its faults, and every forecast and store part checked at the end."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 import xarray as xr
+from benchmark_modules import benchmark_module
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
@@ -18,12 +17,8 @@ pytestmark = pytest.mark.workflow
 
 @pytest.fixture(scope="module")
 def operations():  # noqa: ANN201 - the benchmarks/operations.py module
-    spec = importlib.util.spec_from_file_location("bench_operations", REPO / "benchmarks" / "operations.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    with benchmark_module("operations") as module:
+        yield module
 
 
 def test_three_simulated_days_issue_a_forecast_each_and_recover_from_the_faults(operations, tmp_path: Path) -> None:
